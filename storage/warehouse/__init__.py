@@ -1,0 +1,1 @@
+"""Warehouse connectors: read-only query running and push-down aggregation."""
