@@ -82,7 +82,7 @@ class Autonomy(StrEnum):
     AGENT = "agent"
 
 
-CORE_ROLES = frozenset({Role.NORTH_STAR, Role.SECONDARY, Role.GUARDRAIL})
+CORE_ROLES = frozenset({Role.NORTH_STAR, Role.SECONDARY, Role.GUARDRAIL, Role.EFFICIENCY})
 BOUNDED_ROLES = frozenset({Role.GUARDRAIL, Role.EFFICIENCY})
 SIGNER_ROLES = ("pm", "eng", "ds")
 
@@ -123,6 +123,7 @@ class BusinessTerms(_Model):
     false_positive_cost_means: str = "cost of a false positive"
     false_negative_cost_means: str = "cost of a missed positive"
     currency: str = "USD"
+    prevalence: float | None = Field(default=None, gt=0, lt=1, description="share of units that are positive")
 
     @property
     def units(self) -> str:

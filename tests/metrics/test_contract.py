@@ -1,0 +1,113 @@
+from pathlib import Path
+
+import pytest
+
+from metrics.contract import Contract, contract_fingerprint, parse_contract
+from metrics.errors import ContractSyntaxError, ContractValidationError
+from tests.metrics.contract_factory import SQL, contract_data, metric, to_yaml
+
+EXAMPLES = sorted(Path(__file__).resolve().parents[2].joinpath("examples", "contracts").glob("*.yml"))
+
+
+def test_examples_cover_the_four_reference_features():
+    names = {p.stem for p in EXAMPLES}
+    assert {"fraud-screening", "support-deflection", "recommendations", "wake-word"} <= names
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_parses(path):
+    contract = parse_contract(path.read_text(), source=path.name)
+    assert contract.name == path.stem
+    assert contract.north_star is not None
+
+
+def test_fraud_example_carries_business_terms():
+    contract = parse_contract((EXAMPLES[0].parent / "fraud-screening.yml").read_text())
+    assert contract.autonomy.value == "agent"
+    assert contract.business.acted == "blocked"
+    assert contract.business.cost_false_positive == 15
+    assert contract.metric("premium_false_positive_rate").bound.max == 0.02
+
+
+def test_malformed_yaml_names_file_and_line():
+    text = "name: x\nchannel: [unclosed\ndecision: y\n"
+    with pytest.raises(ContractSyntaxError, match=r"^broken\.yml:\d+: invalid YAML"):
+        parse_contract(text, source="broken.yml")
+
+
+def test_unknown_field_names_line_and_path():
+    data = contract_data()
+    data["metrics"][1]["bound"] = {"maxx": 0.3}
+    text = to_yaml(data)
+    with pytest.raises(ContractValidationError) as info:
+        parse_contract(text, source="c.yml")
+    message = str(info.value)
+    assert "metrics[1].bound.maxx: unknown field" in message
+    line = next(i for i, l in enumerate(text.splitlines(), 1) if "maxx" in l)
+    assert f"c.yml:{line}:" in message
+
+
+def test_wrong_type_is_reported_with_field():
+    data = contract_data()
+    data["business"]["weekly_volume"] = "lots"
+    with pytest.raises(ContractValidationError, match=r"business\.weekly_volume: .*number"):
+        parse_contract(to_yaml(data), source="c.yml")
+
+
+def test_duplicate_metric_name_is_refused():
+    data = contract_data()
+    data["metrics"].append(metric("checkout_completion"))
+    with pytest.raises(ContractValidationError, match="duplicate metric name 'checkout_completion'"):
+        parse_contract(to_yaml(data))
+
+
+def test_duplicate_yaml_key_is_refused():
+    text = to_yaml(contract_data()) + "name: other\n"
+    with pytest.raises(ContractSyntaxError, match="invalid YAML"):
+        parse_contract(text)
+
+
+@pytest.mark.parametrize("missing", ["window_start", "window_end"])
+def test_missing_sql_parameter_is_named(missing):
+    data = contract_data()
+    data["metrics"][0]["sql"] = SQL.replace(f":{missing}", "'2026-01-01'")
+    with pytest.raises(ContractValidationError, match=rf"metrics\[0\]\.sql: SQL must use the window parameters :{missing}"):
+        parse_contract(to_yaml(data))
+
+
+def test_ratio_bound_needs_a_known_baseline():
+    data = contract_data()
+    data["metrics"][1]["bound"] = {"max_ratio_to_baseline": 1.5, "baseline": "launch"}
+    with pytest.raises(ContractValidationError, match="baseline 'launch' is not defined"):
+        parse_contract(to_yaml(data))
+    data["baselines"] = {"launch": {"start": "2026-01-01", "end": "2026-02-01"}}
+    assert parse_contract(to_yaml(data)).metric("slot_change_rate").bound.baseline == "launch"
+
+
+def test_signer_must_be_a_slack_user_id():
+    data = contract_data(signers={"pm": "alice"})
+    with pytest.raises(ContractValidationError, match="not a Slack user id"):
+        parse_contract(to_yaml(data))
+
+
+def test_bound_limits_combine_absolute_and_ratio():
+    data = contract_data()
+    data["metrics"][1]["bound"] = {"max": 0.3, "max_ratio_to_baseline": 1.5, "baseline": 0.1}
+    bound = parse_contract(to_yaml(data)).metric("slot_change_rate").bound
+    assert bound.limits(0.1) == (None, pytest.approx(0.15))
+    assert bound.limits(0.4) == (None, 0.3)
+
+
+def test_fingerprint_ignores_formatting_and_comments():
+    data = contract_data()
+    a = parse_contract(to_yaml(data))
+    b = parse_contract("# a comment\n" + to_yaml(data).replace("name: checkout-assist", "name:    checkout-assist"))
+    assert contract_fingerprint(a) == contract_fingerprint(b)
+    data["decision"] = "Something else."
+    assert contract_fingerprint(parse_contract(to_yaml(data))) != contract_fingerprint(a)
+
+
+def test_contract_is_immutable():
+    contract = Contract.model_validate(contract_data())
+    with pytest.raises(Exception):
+        contract.name = "other"  # type: ignore[misc]
