@@ -1,0 +1,250 @@
+"""The `northstar` command line: contracts, database, and the running bot.
+
+The CLI is an edge: it reads settings, builds the engine, and passes both down. Exit code 1
+means the input was wrong (and nothing was written); messages say what and where.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bot.contract_files import LoadedContract, load_contract_files
+from bot.settings import ConfigError, Settings, load_settings
+from metrics.errors import NorthstarError
+from metrics.lint import Severity
+
+app = typer.Typer(help="Northstar: metric contracts for AI features, audited in Slack.", no_args_is_help=True, add_completion=False)
+contracts_app = typer.Typer(help="Write, lint, version and store metric contracts.", no_args_is_help=True)
+db_app = typer.Typer(help="The bot's own database.", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+app.add_typer(db_app, name="db")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_SEVERITY_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+WorkspaceOption = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Slack team id the contracts belong to (default: NORTHSTAR_DEFAULT_WORKSPACE)")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code=1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _engine(settings: Settings, *, migrate: bool = False):
+    from storage.db import check_schema_current, make_engine, upgrade_database
+
+    if settings.sqlite_path is not None:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate:
+            upgrade_database(engine)
+        else:
+            check_schema_current(engine)
+    except NorthstarError as exc:
+        raise _fail(str(exc)) from None
+    return engine
+
+
+def _print_report(item: LoadedContract) -> None:
+    if item.error is not None:
+        console.print(f"[bold red]✗[/] {escape(str(item.path))}")
+        for line in item.error.splitlines():
+            console.print(f"    [red]{escape(line)}[/]")
+        return
+    assert item.contract is not None and item.report is not None
+    findings = item.report.findings
+    mark = "[green]✓[/]" if item.report.ok else "[bold red]✗[/]"
+    summary = "clean" if not findings else f"{len(item.report.errors)} error(s), {len(item.report.warnings)} warning(s)"
+    console.print(f"{mark} {escape(str(item.path))} [dim]({escape(item.contract.name)}: {summary})[/]")
+    for finding in findings:
+        style = _SEVERITY_STYLE[finding.severity]
+        console.print(
+            f"    [{style}]{finding.severity.value}[/] {escape(f'[{finding.rule}]')} "
+            f"[bold]{escape(finding.subject)}[/]: {escape(finding.message)}"
+        )
+
+
+@contracts_app.command("lint")
+def contracts_lint(paths: Annotated[list[Path], typer.Argument(help="Contract files or folders")]) -> None:
+    """Validate and lint contracts; exit 1 when any has an error."""
+    loaded = load_contract_files(paths)
+    if not loaded:
+        raise _fail(f"no contract files (*.yml, *.yaml) under {', '.join(map(str, paths))}")
+    for item in loaded:
+        _print_report(item)
+    if not all(item.ok for item in loaded):
+        raise typer.Exit(code=1)
+
+
+@contracts_app.command("sync")
+def contracts_sync(
+    directory: Annotated[Path, typer.Argument(help="Folder of contract YAML files (e.g. a git checkout)")],
+    workspace: WorkspaceOption = None,
+    author: Annotated[str | None, typer.Option(help="Who made this change (default: the current user)")] = None,
+) -> None:
+    """Store a new version of every changed contract, in one transaction (nothing on any error)."""
+    from sqlmodel import Session
+
+    from storage.contracts import sync_contract
+
+    if not directory.exists():
+        raise _fail(f"{directory} does not exist")
+    loaded = load_contract_files([directory])
+    if not loaded:
+        raise _fail(f"no contract files (*.yml, *.yaml) in {directory}")
+    for item in loaded:
+        _print_report(item)
+    if not all(item.ok for item in loaded):
+        raise _fail("nothing stored: fix the errors above and sync again")
+    settings = _settings()
+    team_id = workspace or settings.default_workspace
+    engine = _engine(settings)
+    who = author or getpass.getuser()
+    table = Table("contract", "version", "change", title=f"Workspace {team_id}")
+    with Session(engine) as session:
+        results = [
+            sync_contract(
+                session=session,
+                team_id=team_id,
+                contract=item.contract,
+                source_yaml=item.text,
+                author=who,
+                source_path=str(item.path),
+            )
+            for item in loaded
+        ]
+        session.commit()
+        for result in results:
+            table.add_row(result.contract_row.name, str(result.version_row.version), "new version" if result.created else "unchanged")
+    console.print(table)
+
+
+@contracts_app.command("list")
+def contracts_list(workspace: WorkspaceOption = None) -> None:
+    """List stored contracts with their latest version."""
+    from sqlmodel import Session
+
+    from storage.contracts import list_contracts
+
+    settings = _settings()
+    engine = _engine(settings)
+    team_id = workspace or settings.default_workspace
+    with Session(engine) as session:
+        rows = list_contracts(session=session, team_id=team_id)
+        if not rows:
+            console.print(f"No contracts in workspace {team_id}. Store some with `northstar contracts sync DIR`.")
+            return
+        table = Table("contract", "latest version", "created", "paused until", title=f"Workspace {team_id}")
+        for row in rows:
+            table.add_row(row.name, str(row.latest_version), f"{row.created_at:%Y-%m-%d %H:%M}", f"{row.paused_until:%Y-%m-%d %H:%M}" if row.paused_until else "")
+        console.print(table)
+
+
+@contracts_app.command("show")
+def contracts_show(
+    name: str,
+    version: Annotated[int | None, typer.Option("--version", "-v", help="Version number (default: latest)")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print one version of a contract: its YAML as stored, who wrote it and who signed it."""
+    from sqlmodel import Session
+
+    from storage.contracts import get_version, list_signatures
+
+    settings = _settings()
+    engine = _engine(settings)
+    team_id = workspace or settings.default_workspace
+    with Session(engine) as session:
+        row = get_version(session=session, team_id=team_id, name=name, version=version)
+        if row is None:
+            which = f"version {version} of " if version else ""
+            raise _fail(f"no {which}contract {name!r} in workspace {team_id} (see `northstar contracts list`)")
+        signatures = list_signatures(session=session, team_id=team_id, name=name, version=row.version)
+        console.print(f"[bold]{name}[/] version {row.version} by {row.author} at {row.created_at:%Y-%m-%d %H:%M} UTC")
+        if signatures:
+            console.print("signed by " + ", ".join(f"{s.role}: {s.user_id}" for s in signatures))
+        else:
+            console.print("[yellow]not signed yet[/]")
+        typer.echo(row.source_yaml)
+
+
+@contracts_app.command("diff")
+def contracts_diff(name: str, a: int, b: int, workspace: WorkspaceOption = None) -> None:
+    """Show what changed between two versions of a contract."""
+    from sqlmodel import Session
+
+    from storage.contracts import get_version
+
+    settings = _settings()
+    engine = _engine(settings)
+    team_id = workspace or settings.default_workspace
+    with Session(engine) as session:
+        rows = {}
+        for number in (a, b):
+            row = get_version(session=session, team_id=team_id, name=name, version=number)
+            if row is None:
+                raise _fail(f"contract {name!r} has no version {number} in workspace {team_id}")
+            rows[number] = row
+    diff = difflib.unified_diff(
+        rows[a].source_yaml.splitlines(),
+        rows[b].source_yaml.splitlines(),
+        fromfile=f"{name} v{a}",
+        tofile=f"{name} v{b}",
+        lineterm="",
+    )
+    text = "\n".join(diff)
+    if not text:
+        parsed_equal = json.dumps(rows[a].parsed, sort_keys=True) == json.dumps(rows[b].parsed, sort_keys=True)
+        console.print("no differences" + ("" if parsed_equal else " in the YAML text"))
+        return
+    for line in text.splitlines():
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None
+        console.print(line, style=style, markup=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the bot's database to the schema this code needs."""
+    from storage.db import current_revision
+
+    settings = _settings()
+    engine = _engine(settings, migrate=True)
+    console.print(f"database at revision {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision."""
+    from storage.db import current_revision, make_engine
+
+    settings = _settings()
+    console.print(current_revision(make_engine(settings.database_url)) or "no schema (run `northstar db upgrade`)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
