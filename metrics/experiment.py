@@ -393,7 +393,8 @@ def sequential_test(
     ``{theta : L(theta) < 1/alpha}``.
 
     ``V`` uses the pooled variance under "no difference" for the p-value of proportions (as the
-    fixed-horizon z-test does) and the per-arm variances otherwise. For a fixed ``tau`` the
+    fixed-horizon z-test does) and the per-arm variances otherwise (falling back to the pooled
+    one when every arm is all-successes or all-failures). For a fixed ``tau`` the
     always-valid p-value is never smaller than the fixed-horizon normal p-value on the same data:
     that is the price of being allowed to peek.
 
@@ -448,7 +449,7 @@ def sequential_test(
         if not (math.isfinite(tau) and tau > 0):
             raise MetricInputError(f"tau must be a positive number, got {tau!r}")
 
-    if var_null == 0 or var == 0 or tau == 0:
+    if var_null == 0 or tau == 0:
         warnings.warn(
             "sequential test is undefined: no variation in the data yet; "
             "reporting p-value 1 and an unbounded interval",
@@ -463,6 +464,9 @@ def sequential_test(
             2 * var_null * (var_null + tau2)
         )
         p_value = float(min(1.0, math.exp(-log_lr0)))
+        # Per-arm variances vanish when each arm is all-or-nothing (0/10 vs 10/10); the
+        # pooled variance is then the only usable scale for the interval.
+        var = var if var > 0 else var_null
         half = math.sqrt(var * (var + tau2) / tau2 * (2 * math.log(1 / alpha) + math.log((var + tau2) / var)))
         low, high = diff - half, diff + half
 
