@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -119,7 +120,11 @@ def test_divergences_depend_on_proportions_only(pair, factor):
 @settings(max_examples=60, deadline=None)
 @given(samples, samples)
 def test_ks_statistic_matches_scipy(ref, cur):
-    assert ks_statistic(ref, cur) == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
+    with warnings.catch_warnings():
+        # The oracle warns about its p-value on tiny samples; only its statistic is compared.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        oracle = stats.ks_2samp(ref, cur).statistic
+    assert ks_statistic(ref, cur) == pytest.approx(oracle, abs=1e-12)
 
 
 @settings(max_examples=40, deadline=None)
