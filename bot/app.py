@@ -1,0 +1,128 @@
+"""Build the Bolt app: settings and I/O in, a wired App out. Nothing runs at import time."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+from collections.abc import Callable
+from datetime import datetime
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+
+from bot.blocks.limits import check_message
+from bot.blocks.messages import build_error, build_reinstall
+from bot.listeners import register_listeners
+from bot.listeners.deps import Deps, PullRequester, utc_now
+from bot.listeners.store import Store
+from bot.oauth import make_oauth_settings
+from bot.settings import Settings
+from bot.slack_client import make_client
+
+logger = logging.getLogger(__name__)
+
+# Bolt logs the whole body of a request whose signature fails, at INFO, on this logger.
+REQUEST_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
+_REF_ALPHABET = string.ascii_uppercase + string.digits
+
+
+class DropSignatureFailureBodies(logging.Filter):
+    """Drop Bolt's "Invalid request signature" records: they carry the request body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Invalid request signature" not in str(record.msg)
+
+
+def quiet_signature_failures() -> None:
+    """Keep failed-signature bodies (which may hold user text) out of the logs at any level."""
+    verification = logging.getLogger(REQUEST_VERIFICATION_LOGGER)
+    verification.setLevel(logging.WARNING)
+    if not any(isinstance(f, DropSignatureFailureBodies) for f in verification.filters):
+        verification.addFilter(DropSignatureFailureBodies())
+
+
+def error_reference() -> str:
+    return "".join(secrets.choice(_REF_ALPHABET) for _ in range(6))
+
+
+def uses_oauth(settings: Settings) -> bool:
+    return bool(settings.slack_client_id and settings.slack_client_secret)
+
+
+def _where(body: dict) -> tuple[str | None, str | None]:
+    """The channel and user an error reply should go to, for any payload type."""
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    user = body.get("user_id") or (body.get("user") or {}).get("id")
+    return channel, user
+
+
+def handle_errors(error: Exception, body: dict, client: WebClient) -> None:
+    """Unexpected errors: a reference the user can quote, the traceback only in the log."""
+    reference = error_reference()
+    logger.exception("unhandled error (ref %s)", reference, exc_info=error)
+    channel, user = _where(body or {})
+    if not user:
+        return
+    payload = check_message(build_error(reference))
+    try:
+        if channel:
+            client.chat_postEphemeral(channel=channel, user=user, **payload)
+        else:
+            client.chat_postMessage(channel=user, **payload)
+    except SlackApiError:
+        logger.exception("could not tell the user about error ref %s", reference)
+
+
+def build_app(
+    settings: Settings,
+    *,
+    engine: Engine,
+    client: WebClient | None = None,
+    clock: Callable[[], datetime] | None = None,
+    pull_requester: PullRequester | None = None,
+    socket_mode: bool = False,
+) -> App:
+    """The Northstar Bolt app.
+
+    Single workspace when ``SLACK_BOT_TOKEN`` is set and no OAuth client is configured;
+    multi-workspace OAuth (installations on ``engine``, tokens encrypted) when
+    ``SLACK_CLIENT_ID`` / ``SLACK_CLIENT_SECRET`` are set. ``client`` replaces the Web API client
+    (tests point it at a stand-in); ``pull_requester`` queues ``/metric … refresh`` pulls.
+    """
+    oauth = uses_oauth(settings)
+    if not socket_mode:
+        settings.require("slack_signing_secret")
+    if not oauth:
+        settings.require("slack_bot_token")
+    if client is None:
+        client = make_client(settings)
+    signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    options: dict = {
+        "signing_secret": signing_secret,
+        "client": client,
+        # Ack at once and run the listener on Bolt's thread pool: works for HTTP and Socket Mode.
+        "process_before_response": False,
+        "request_verification_enabled": signing_secret is not None,
+        "raise_error_for_unhandled_request": False,
+        "user_facing_authorize_error_message": build_reinstall()["text"],
+    }
+    if oauth:
+        options["oauth_settings"] = make_oauth_settings(settings, engine)
+    elif client.token is None:
+        # Bolt takes the token from the client it is given.
+        client.token = settings.slack_bot_token.get_secret_value()
+    app = App(**options)
+    quiet_signature_failures()
+    deps = Deps(
+        store=Store(engine),
+        default_workspace=settings.default_workspace,
+        clock=clock or utc_now,
+        pull_requester=pull_requester,
+        oauth=oauth,
+    )
+    app.error(handle_errors)
+    register_listeners(app, deps)
+    return app

@@ -1,0 +1,158 @@
+"""/contract: list, show, lint, history, diff, sign, and the YAML editor modal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from metrics.contract import Contract
+from metrics.lint import LintReport
+
+from bot.blocks import ids
+from bot.blocks.common import clip, code, context, divider, escape, fields, header, section
+from bot.blocks.limits import MAX_PRIVATE_METADATA
+
+YAML_INPUT_MAX = 3000  # Slack caps a plain_text_input at 3000 characters
+
+
+@dataclass(frozen=True)
+class ContractRow:
+    name: str
+    title: str
+    channel: str
+    version: int
+    metrics: int
+
+
+def build_contract_list(rows: Sequence[ContractRow]) -> dict:
+    if not rows:
+        text = "No contracts in this workspace yet. Start one with `/contract new`."
+        return {"text": text, "blocks": [section(text)]}
+    lines = [
+        f"• *{escape(r.name)}* — {escape(r.title)} · {escape(r.channel)} · v{r.version} · {r.metrics} metrics" for r in rows
+    ]
+    blocks = [header(f"Contracts ({len(rows)})"), section("\n".join(lines))]
+    return {"text": f"{len(rows)} contracts: " + ", ".join(r.name for r in rows), "blocks": blocks}
+
+
+def _bound_text(contract: Contract, metric) -> str:
+    if metric.bound is None:
+        return "—"
+    return metric.bound.describe(contract.baseline_value(metric))
+
+
+def build_contract_show(contract: Contract, *, version: int, signed: Sequence[tuple[str, str]]) -> dict:
+    b = contract.business
+    blocks: list[dict] = [
+        header(f"{contract.display_name} (v{version})"),
+        section(f"*Decision:* {escape(contract.decision)}"),
+        *fields(
+            [
+                ("Channel", escape(contract.channel)),
+                ("Autonomy", contract.autonomy.value),
+                ("A positive is", escape(f"a {b.positive}")),
+                ("Acting on it", escape(f"{b.action} ({b.acted})")),
+                ("Volume", f"{b.weekly_volume:,.0f} {escape(b.units)} a week"),
+                ("Mistakes cost", escape(f"FP {b.cost_false_positive:,.2f} {b.currency} ({b.false_positive_cost_means}); FN {b.cost_false_negative:,.2f} {b.currency} ({b.false_negative_cost_means})")),
+            ]
+        ),
+        divider(),
+    ]
+    for metric in contract.metrics:
+        blocks.append(
+            section(
+                f"*{escape(metric.title)}* `{metric.name}` — {metric.role.value.replace('_', ' ')}, {metric.layer.value} layer, "
+                f"{metric.direction.value}s is better · bound {escape(_bound_text(contract, metric))}"
+            )
+        )
+    signers = ", ".join(f"{role}: <@{user}>" for role, user in contract.signers.items()) or "none named"
+    signed_text = ", ".join(f"{role} <@{user}>" for role, user in signed) or "nobody yet"
+    blocks.append(context(f"Signers: {signers}", f"Signed this version: {signed_text}"))
+    return {"text": f"{contract.display_name} (v{version}): {contract.decision}", "blocks": blocks}
+
+
+def build_lint_report(name: str, report: LintReport) -> dict:
+    if not report.findings:
+        text = f"{name}: no findings. The contract is ready to sign."
+        return {"text": text, "blocks": [section(f":white_check_mark: {escape(text)}")]}
+    icons = {"error": ":x:", "warning": ":warning:", "info": ":information_source:"}
+    blocks = [header(f"Lint: {name}")]
+    for finding in report.findings:
+        blocks.append(
+            section(f"{icons.get(finding.severity.value, '')} *{escape(finding.subject)}* [{finding.rule}]\n{escape(finding.message)}")
+        )
+    summary = f"{name}: {len(report.errors)} errors, {len(report.warnings)} warnings"
+    blocks.append(context(summary))
+    return {"text": summary, "blocks": blocks}
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    version: int
+    author: str
+    created: str
+    signed: str
+
+
+def build_contract_history(name: str, rows: Sequence[HistoryRow]) -> dict:
+    if not rows:
+        return {"text": f"{name} has no versions.", "blocks": [section(f"{escape(name)} has no versions.")]}
+    lines = [f"• *v{r.version}* — {r.created} by <@{r.author}> · signed: {r.signed}" for r in reversed(rows)]
+    return {
+        "text": f"{name}: {len(rows)} versions",
+        "blocks": [header(f"History: {name}"), section("\n".join(lines))],
+    }
+
+
+def build_contract_diff(name: str, a: int, b: int, diff_lines: Sequence[str]) -> dict:
+    if not diff_lines:
+        text = f"{name}: v{a} and v{b} have the same content."
+        return {"text": text, "blocks": [section(escape(text))]}
+    body = "\n".join(diff_lines).replace("```", "'''")
+    return {
+        "text": f"{name}: changes from v{a} to v{b}",
+        "blocks": [header(f"{name}: v{a} → v{b}"), section(code(body))],
+    }
+
+
+def build_contract_editor(*, name: str | None, yaml_text: str, metadata: dict) -> dict:
+    """The modal with one multiline YAML input; errors come back inline on submit."""
+    title = "Edit contract" if name else "New contract"
+    private = json.dumps(metadata)
+    if len(private) > MAX_PRIVATE_METADATA:
+        raise ValueError("editor metadata too long")
+    element = {
+        "type": "plain_text_input",
+        "action_id": ids.ACTION_CONTRACT_YAML,
+        "multiline": True,
+        "max_length": YAML_INPUT_MAX,
+        "placeholder": {"type": "plain_text", "text": "name: my-feature\nchannel: \"#my-channel\"\n…"},
+    }
+    if yaml_text:
+        element["initial_value"] = clip(yaml_text, YAML_INPUT_MAX)
+    return {
+        "type": "modal",
+        "callback_id": ids.VIEW_CONTRACT_EDITOR,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": private,
+        "blocks": [
+            section(
+                "Paste or edit the contract YAML. It is validated and linted when you save; nothing is stored until it is valid."
+            ),
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_CONTRACT_YAML,
+                "label": {"type": "plain_text", "text": "Contract YAML"},
+                "element": element,
+            },
+        ],
+    }
+
+
+def build_editor_errors(messages: Sequence[str]) -> dict:
+    """``response_action: errors`` for the YAML input (Slack shows it under the field)."""
+    text = "\n".join(messages)
+    return {"response_action": "errors", "errors": {ids.BLOCK_CONTRACT_YAML: clip(text, 2000)}}

@@ -1,0 +1,170 @@
+"""The ASGI app for HTTP mode: Slack's requests, a health check and Prometheus metrics.
+
+Bolt's sync ``App.dispatch`` is run on Starlette's thread pool so a slow acknowledgement never
+blocks the event loop (and with it every other request on this replica).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import timedelta
+
+from slack_bolt import App
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from sqlalchemy import Engine, func, select
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from storage.db import check_schema_current, current_revision, utcnow
+from storage.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PULL_FAILURE_WINDOW = timedelta(hours=24)
+
+
+def request_kind(body: bytes, content_type: str) -> str:
+    """command, interactivity or event: the label requests are counted under."""
+    if content_type.startswith("application/json"):
+        return "event"
+    if body.startswith(b"payload="):
+        return "interactivity"
+    if b"command=" in body:
+        return "command"
+    return "other"
+
+
+class RequestMetrics:
+    """Request counts and latency histograms in Prometheus' text format, thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str], int] = defaultdict(int)
+        self._buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
+        self._sum: dict[str, float] = defaultdict(float)
+        self._count: dict[str, int] = defaultdict(int)
+
+    def observe(self, kind: str, status: int, seconds: float) -> None:
+        with self._lock:
+            self._requests[(kind, str(status))] += 1
+            buckets = self._buckets[kind]
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    buckets[i] += 1
+            self._sum[kind] += seconds
+            self._count[kind] += 1
+
+    def render(self) -> list[str]:
+        lines = [
+            "# HELP northstar_slack_requests_total Requests from Slack by kind and HTTP status.",
+            "# TYPE northstar_slack_requests_total counter",
+        ]
+        with self._lock:
+            for (kind, status), count in sorted(self._requests.items()):
+                lines.append(f'northstar_slack_requests_total{{kind="{kind}",status="{status}"}} {count}')
+            lines += [
+                "# HELP northstar_slack_request_seconds Time to answer Slack (the ack), by kind.",
+                "# TYPE northstar_slack_request_seconds histogram",
+            ]
+            for kind in sorted(self._count):
+                for bound, count in zip(LATENCY_BUCKETS, self._buckets[kind]):
+                    lines.append(f'northstar_slack_request_seconds_bucket{{kind="{kind}",le="{bound}"}} {count}')
+                lines.append(f'northstar_slack_request_seconds_bucket{{kind="{kind}",le="+Inf"}} {self._count[kind]}')
+                lines.append(f'northstar_slack_request_seconds_sum{{kind="{kind}"}} {self._sum[kind]:.6f}')
+                lines.append(f'northstar_slack_request_seconds_count{{kind="{kind}"}} {self._count[kind]}')
+        return lines
+
+
+def database_gauges(engine: Engine) -> list[str]:
+    """Outbox depth and recent pull failures, read from the bot's database at scrape time."""
+    from storage.models import MetricSnapshot, OutboxMessage, OutboxStatus, SnapshotStatus
+
+    with engine.connect() as connection:
+        pending = connection.execute(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING)
+        ).scalar_one()
+        failures = connection.execute(
+            select(func.count())
+            .select_from(MetricSnapshot)
+            .where(MetricSnapshot.status == SnapshotStatus.FAILED, MetricSnapshot.pulled_at >= utcnow() - PULL_FAILURE_WINDOW)
+        ).scalar_one()
+    return [
+        "# HELP northstar_outbox_depth Messages waiting in the outbox for delivery to Slack.",
+        "# TYPE northstar_outbox_depth gauge",
+        f"northstar_outbox_depth {pending}",
+        "# HELP northstar_pull_failures Metric pulls that failed in the last 24 hours.",
+        "# TYPE northstar_pull_failures gauge",
+        f"northstar_pull_failures {failures}",
+    ]
+
+
+def build_asgi(app: App, *, engine: Engine, metrics: RequestMetrics | None = None, clock: Callable[[], float] = time.perf_counter) -> Starlette:
+    """Starlette app: ``POST /slack/events``, OAuth install routes when configured, ``/healthz``, ``/metrics``."""
+    metrics = metrics or RequestMetrics()
+
+    async def slack_events(request: Request) -> Response:
+        started = clock()
+        body = await request.body()
+        bolt_request = to_bolt_request(request, body)
+        bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+        metrics.observe(request_kind(body, request.headers.get("content-type", "")), bolt_response.status, clock() - started)
+        return to_starlette_response(bolt_response)
+
+    async def oauth_install(request: Request) -> Response:
+        bolt_response = await run_in_threadpool(app.oauth_flow.handle_installation, to_bolt_request(request, b""))
+        return to_starlette_response(bolt_response)
+
+    async def oauth_redirect(request: Request) -> Response:
+        bolt_response = await run_in_threadpool(app.oauth_flow.handle_callback, to_bolt_request(request, b""))
+        return to_starlette_response(bolt_response)
+
+    def _health() -> tuple[int, dict]:
+        try:
+            check_schema_current(engine)
+            return 200, {"status": "ok", "database": "reachable", "schema": current_revision(engine)}
+        except StorageError as exc:
+            return 503, {"status": "unavailable", "reason": str(exc)}
+
+    async def healthz(request: Request) -> Response:
+        status, payload = await run_in_threadpool(_health)
+        return JSONResponse(payload, status_code=status)
+
+    def _metrics_text() -> str:
+        lines = metrics.render()
+        try:
+            lines += database_gauges(engine)
+            up = 1
+        except Exception:  # a scrape must answer even when the database is down
+            logger.exception("could not read database gauges for /metrics")
+            up = 0
+        lines += [
+            "# HELP northstar_database_up Whether the bot's database answered the last scrape.",
+            "# TYPE northstar_database_up gauge",
+            f"northstar_database_up {up}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    async def metrics_endpoint(request: Request) -> Response:
+        text = await run_in_threadpool(_metrics_text)
+        return PlainTextResponse(text, media_type=PROMETHEUS_CONTENT_TYPE)
+
+    routes = [
+        Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    if app.oauth_flow is not None:
+        routes += [
+            Route(app.oauth_flow.install_path, oauth_install, methods=["GET"]),
+            Route(app.oauth_flow.redirect_uri_path, oauth_redirect, methods=["GET"]),
+        ]
+    return Starlette(routes=routes)

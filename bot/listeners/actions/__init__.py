@@ -1,0 +1,12 @@
+"""Button clicks."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.listeners.actions import buttons
+from bot.listeners.deps import Deps
+
+
+def register(app: App, deps: Deps) -> None:
+    buttons.register(app, deps)

@@ -1,0 +1,12 @@
+"""Modal submissions."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.listeners.deps import Deps
+from bot.listeners.views import contract_editor
+
+
+def register(app: App, deps: Deps) -> None:
+    contract_editor.register(app, deps)

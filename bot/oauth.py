@@ -1,0 +1,129 @@
+"""Multi-workspace install: Bolt's OAuth flow on Northstar's database, tokens encrypted at rest.
+
+slack-sdk's SQLAlchemy installation store keeps tokens in plain text. :class:`EncryptedInstallationStore`
+wraps it: tokens are Fernet-encrypted (``NORTHSTAR_ENCRYPTION_KEY``) before they are written and
+decrypted when read, so a database dump holds no usable token.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Optional
+
+from cryptography.fernet import Fernet, InvalidToken
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
+from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy import Engine
+
+from bot.settings import ConfigError, Settings
+
+logger = logging.getLogger(__name__)
+
+BOT_SCOPES = ["commands", "chat:write", "files:write"]
+STATE_EXPIRATION_SECONDS = 600
+INSTALLATION_TOKEN_FIELDS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+BOT_TOKEN_FIELDS = ("bot_token", "bot_refresh_token")
+
+
+class TokenDecryptionError(RuntimeError):
+    """A stored token does not decrypt with the configured key (wrong or rotated key)."""
+
+
+class EncryptedInstallationStore(InstallationStore):
+    """Encrypts tokens on the way into ``inner`` and decrypts them on the way out."""
+
+    def __init__(self, inner: InstallationStore, fernet: Fernet):
+        self.inner = inner
+        self._fernet = fernet
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self.inner.logger
+
+    def _seal(self, obj, fields):
+        sealed = copy.copy(obj)
+        for name in fields:
+            value = getattr(sealed, name, None)
+            if value:
+                setattr(sealed, name, self._fernet.encrypt(value.encode()).decode())
+        return sealed
+
+    def _open(self, obj, fields):
+        if obj is None:
+            return None
+        opened = copy.copy(obj)
+        for name in fields:
+            value = getattr(opened, name, None)
+            if value:
+                try:
+                    setattr(opened, name, self._fernet.decrypt(value.encode()).decode())
+                except InvalidToken:
+                    raise TokenDecryptionError(
+                        f"stored {name} for team {getattr(obj, 'team_id', '?')} does not decrypt: check NORTHSTAR_ENCRYPTION_KEY"
+                    ) from None
+        return opened
+
+    def save(self, installation: Installation):
+        self.inner.save(self._seal(installation, INSTALLATION_TOKEN_FIELDS))
+
+    def save_bot(self, bot: Bot):
+        self.inner.save_bot(self._seal(bot, BOT_TOKEN_FIELDS))
+
+    def find_bot(self, *, enterprise_id: Optional[str], team_id: Optional[str], is_enterprise_install: Optional[bool] = False) -> Optional[Bot]:
+        found = self.inner.find_bot(enterprise_id=enterprise_id, team_id=team_id, is_enterprise_install=is_enterprise_install)
+        return self._open(found, BOT_TOKEN_FIELDS)
+
+    def find_installation(
+        self,
+        *,
+        enterprise_id: Optional[str],
+        team_id: Optional[str],
+        user_id: Optional[str] = None,
+        is_enterprise_install: Optional[bool] = False,
+    ) -> Optional[Installation]:
+        found = self.inner.find_installation(
+            enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, is_enterprise_install=is_enterprise_install
+        )
+        return self._open(found, INSTALLATION_TOKEN_FIELDS)
+
+    def delete_bot(self, *, enterprise_id: Optional[str], team_id: Optional[str]) -> None:
+        self.inner.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+
+    def delete_installation(self, *, enterprise_id: Optional[str], team_id: Optional[str], user_id: Optional[str] = None) -> None:
+        self.inner.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+
+    def delete_all(self, *, enterprise_id: Optional[str], team_id: Optional[str]):
+        self.inner.delete_all(enterprise_id=enterprise_id, team_id=team_id)
+
+
+def make_fernet(settings: Settings) -> Fernet:
+    if settings.encryption_key is None:
+        raise ConfigError("multi-workspace install needs NORTHSTAR_ENCRYPTION_KEY (a Fernet key) to encrypt bot tokens")
+    try:
+        return Fernet(settings.encryption_key.get_secret_value().encode())
+    except ValueError as exc:
+        raise ConfigError("NORTHSTAR_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes)") from exc
+
+
+def make_installation_store(settings: Settings, engine: Engine) -> EncryptedInstallationStore:
+    inner = SQLAlchemyInstallationStore(client_id=settings.slack_client_id or "", engine=engine)
+    # Idempotent (CREATE … IF NOT EXISTS); these are slack-sdk's own tables beside Northstar's.
+    inner.create_tables()
+    return EncryptedInstallationStore(inner, make_fernet(settings))
+
+
+def make_oauth_settings(settings: Settings, engine: Engine) -> OAuthSettings:
+    settings.require("slack_client_id", "slack_client_secret", "encryption_key")
+    state_store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine)
+    state_store.metadata.create_all(engine)
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=BOT_SCOPES,
+        installation_store=make_installation_store(settings, engine),
+        installation_store_bot_only=True,
+        state_store=state_store,
+    )

@@ -1,0 +1,36 @@
+"""The Web API client every Slack call goes through, with retries Slack's limits call for."""
+
+from __future__ import annotations
+
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.settings import Settings
+
+DEFAULT_API_URL = "https://slack.com/api/"
+
+
+def retry_handlers(*, max_retry_count: int = 2) -> list:
+    """429s wait for Retry-After; 5xx and dropped connections back off and retry."""
+    return [
+        ConnectionErrorRetryHandler(max_retry_count=max_retry_count),
+        RateLimitErrorRetryHandler(max_retry_count=max_retry_count),
+        ServerErrorRetryHandler(max_retry_count=max_retry_count),
+    ]
+
+
+def api_base_url(settings: Settings) -> str:
+    url = settings.slack_api_url or DEFAULT_API_URL
+    # slack-sdk joins base_url and the method name by plain concatenation.
+    return url if url.endswith("/") else url + "/"
+
+
+def make_client(settings: Settings, *, token: str | None = None, timeout: int = 30) -> WebClient:
+    """A WebClient for ``settings`` (``SLACK_API_URL`` points it at a stand-in for tests and the demo)."""
+    if token is None and settings.slack_bot_token is not None:
+        token = settings.slack_bot_token.get_secret_value()
+    return WebClient(token=token, base_url=api_base_url(settings), timeout=timeout, retry_handlers=retry_handlers())
