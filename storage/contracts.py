@@ -1,0 +1,244 @@
+"""Contracts, their immutable versions, signatures and review answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from metrics.contract import Contract as ContractSpec
+from metrics.contract import contract_fingerprint
+from storage.db import insert_unless_duplicate, utcnow
+from storage.errors import RecordNotFoundError
+from storage.models import (
+    Contract,
+    ContractSignature,
+    ContractVersion,
+    ReviewAnswer,
+    ReviewVerdict,
+    SignerRole,
+    check_member,
+)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What :func:`sync_contract` found or wrote; ``created`` is True when a version was added."""
+
+    contract_row: Contract
+    version_row: ContractVersion
+    created: bool
+
+
+def sync_contract(
+    *,
+    session: Session,
+    team_id: str,
+    contract: ContractSpec,
+    source_yaml: str,
+    author: str,
+    source_path: str | None = None,
+    enterprise_id: str | None = None,
+    now: datetime | None = None,
+) -> SyncResult:
+    """Record ``contract`` as the latest version of its name, unless its content is unchanged.
+
+    Content is compared by :func:`metrics.contract.contract_fingerprint`, so comments and
+    formatting do not make versions; an unchanged re-sync writes nothing at all.
+    """
+    now = now or utcnow()
+    fingerprint = contract_fingerprint(contract)
+    row = _lock_contract(session=session, team_id=team_id, name=contract.name)
+    if row is None:
+        candidate = Contract(team_id=team_id, enterprise_id=enterprise_id, name=contract.name, created_at=now)
+        # Two first syncs of one name can race; the loser reads the winner's row.
+        insert_unless_duplicate(session, candidate)
+        row = _lock_contract(session=session, team_id=team_id, name=contract.name)
+        assert row is not None
+    latest = _version(session=session, contract_id=row.id, version=row.latest_version) if row.latest_version else None
+    if latest is not None and latest.content_hash == fingerprint:
+        return SyncResult(contract_row=row, version_row=latest, created=False)
+    version = ContractVersion(
+        contract_id=row.id,
+        team_id=team_id,
+        version=row.latest_version + 1,
+        source_yaml=source_yaml,
+        parsed=contract.model_dump(mode="json"),
+        content_hash=fingerprint,
+        author=author,
+        source_path=source_path,
+        created_at=now,
+    )
+    session.add(version)
+    row.latest_version = version.version
+    session.add(row)
+    session.flush()
+    return SyncResult(contract_row=row, version_row=version, created=True)
+
+
+def _lock_contract(*, session: Session, team_id: str, name: str) -> Contract | None:
+    # FOR UPDATE serialises concurrent syncs of one contract on PostgreSQL (SQLite already runs
+    # one writer at a time), so two of them cannot both add version N+1.
+    statement = select(Contract).where(Contract.team_id == team_id, Contract.name == name).with_for_update()
+    return session.exec(statement).first()
+
+
+def _version(*, session: Session, contract_id: int | None, version: int) -> ContractVersion | None:
+    statement = select(ContractVersion).where(ContractVersion.contract_id == contract_id, ContractVersion.version == version)
+    return session.exec(statement).first()
+
+
+def get_contract(*, session: Session, team_id: str, name: str) -> Contract | None:
+    """The workspace's contract of that name, archived or not."""
+    return session.exec(select(Contract).where(Contract.team_id == team_id, Contract.name == name)).first()
+
+
+def get_contract_by_id(*, session: Session, team_id: str, contract_id: int) -> Contract | None:
+    """The contract with that id, if it belongs to the workspace."""
+    return session.exec(select(Contract).where(Contract.team_id == team_id, Contract.id == contract_id)).first()
+
+
+def list_contracts(*, session: Session, team_id: str, include_archived: bool = False) -> Sequence[Contract]:
+    """The workspace's contracts by name."""
+    statement = select(Contract).where(Contract.team_id == team_id)
+    if not include_archived:
+        statement = statement.where(col(Contract.archived_at).is_(None))
+    return session.exec(statement.order_by(Contract.name)).all()
+
+
+def get_version(*, session: Session, team_id: str, name: str, version: int | None = None) -> ContractVersion | None:
+    """One version of a contract by name: the latest when ``version`` is None."""
+    statement = select(ContractVersion).join(Contract, col(ContractVersion.contract_id) == col(Contract.id))
+    statement = statement.where(Contract.team_id == team_id, Contract.name == name, ContractVersion.team_id == team_id)
+    if version is None:
+        statement = statement.where(col(ContractVersion.version) == col(Contract.latest_version))
+    else:
+        statement = statement.where(ContractVersion.version == version)
+    return session.exec(statement).first()
+
+
+def get_version_by_id(*, session: Session, team_id: str, version_id: int) -> ContractVersion | None:
+    """The version with that id, if it belongs to the workspace."""
+    statement = select(ContractVersion).where(ContractVersion.team_id == team_id, ContractVersion.id == version_id)
+    return session.exec(statement).first()
+
+
+def list_versions(*, session: Session, team_id: str, name: str) -> Sequence[ContractVersion]:
+    """Every version of a contract, oldest first."""
+    statement = (
+        select(ContractVersion)
+        .join(Contract, col(ContractVersion.contract_id) == col(Contract.id))
+        .where(Contract.team_id == team_id, Contract.name == name, ContractVersion.team_id == team_id)
+        .order_by(col(ContractVersion.version))
+    )
+    return session.exec(statement).all()
+
+
+def parse_version(version: ContractVersion) -> ContractSpec:
+    """The contract model stored in a version, validated again (the model may have grown defaults)."""
+    return ContractSpec.model_validate(version.parsed)
+
+
+def latest_parsed_contract(*, session: Session, team_id: str, name: str) -> ContractSpec | None:
+    """The latest version of a contract as a :class:`metrics.contract.Contract`."""
+    version = get_version(session=session, team_id=team_id, name=name)
+    return parse_version(version) if version is not None else None
+
+
+def set_paused(*, session: Session, team_id: str, name: str, until: datetime | None) -> Contract | None:
+    """Pause a contract's pulls and alerts until ``until`` (None resumes); None if no such contract."""
+    row = get_contract(session=session, team_id=team_id, name=name)
+    if row is None:
+        return None
+    row.paused_until = until
+    session.add(row)
+    session.flush()
+    return row
+
+
+def set_archived(*, session: Session, team_id: str, name: str, archived_at: datetime | None) -> Contract | None:
+    """Archive a contract (None restores it); its versions and history stay. None if no such contract."""
+    row = get_contract(session=session, team_id=team_id, name=name)
+    if row is None:
+        return None
+    row.archived_at = archived_at
+    session.add(row)
+    session.flush()
+    return row
+
+
+# --- signatures -----------------------------------------------------------------------------
+
+
+def sign_version(
+    *,
+    session: Session,
+    team_id: str,
+    name: str,
+    version: int,
+    role: str,
+    user_id: str,
+    signed_at: datetime | None = None,
+) -> ContractSignature | None:
+    """Record ``user_id`` signing ``version`` as ``role``; None when that role has already signed.
+
+    Raises :class:`RecordNotFoundError` when the workspace has no such contract version.
+    """
+    check_member(SignerRole, role, what="signer role")
+    version_row = get_version(session=session, team_id=team_id, name=name, version=version)
+    if version_row is None:
+        raise RecordNotFoundError(f"contract {name!r} has no version {version}")
+    signature = ContractSignature(
+        team_id=team_id, contract_version_id=version_row.id, role=role, user_id=user_id, signed_at=signed_at or utcnow()
+    )
+    return signature if insert_unless_duplicate(session, signature) else None
+
+
+def list_signatures(*, session: Session, team_id: str, name: str, version: int | None = None) -> Sequence[ContractSignature]:
+    """Signatures of one version (the latest when None), in the order they were given."""
+    version_row = get_version(session=session, team_id=team_id, name=name, version=version)
+    if version_row is None:
+        return []
+    statement = (
+        select(ContractSignature)
+        .where(ContractSignature.team_id == team_id, ContractSignature.contract_version_id == version_row.id)
+        .order_by(col(ContractSignature.signed_at), col(ContractSignature.id))
+    )
+    return session.exec(statement).all()
+
+
+# --- periodic review ------------------------------------------------------------------------
+
+
+def record_review_answer(
+    *,
+    session: Session,
+    team_id: str,
+    contract_id: int,
+    user_id: str,
+    answer: str,
+    period: str,
+    created_at: datetime | None = None,
+) -> ReviewAnswer:
+    """Keep one answer to "if we built this today, would we measure the same thing?"."""
+    check_member(ReviewVerdict, answer, what="review answer")
+    if get_contract_by_id(session=session, team_id=team_id, contract_id=contract_id) is None:
+        raise RecordNotFoundError(f"no contract with id {contract_id} in this workspace")
+    row = ReviewAnswer(
+        team_id=team_id, contract_id=contract_id, user_id=user_id, answer=answer, period=period, created_at=created_at or utcnow()
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_review_answers(
+    *, session: Session, team_id: str, contract_id: int, period: str | None = None
+) -> Sequence[ReviewAnswer]:
+    """Review answers for a contract, oldest first; one period's when ``period`` is given."""
+    statement = select(ReviewAnswer).where(ReviewAnswer.team_id == team_id, ReviewAnswer.contract_id == contract_id)
+    if period is not None:
+        statement = statement.where(ReviewAnswer.period == period)
+    return session.exec(statement.order_by(col(ReviewAnswer.created_at), col(ReviewAnswer.id))).all()
