@@ -607,6 +607,17 @@ _ALL = "all"
 _EDGE_RTOL = 1e-9
 
 
+def uniform_edges(bins: int) -> np.ndarray:
+    """Edges ``i / bins`` for ``i = 0..bins``.
+
+    Division is correctly rounded, so a typed threshold such as 0.7 equals edge 70 of 100 bit
+    for bit; ``np.linspace`` gives 0.7000000000000001 there, which would put a score of exactly
+    0.7 in the bin below and make ``confusion_at(0.7)`` disagree with the raw rows. The
+    warehouse push-down bins on the same edges.
+    """
+    return np.arange(bins + 1, dtype=np.float64) / bins
+
+
 def _as_edges(edges) -> np.ndarray:
     arr = as_1d_float(edges, name="edges")
     if arr.size < 2:
@@ -784,7 +795,7 @@ class ScoreHistogram:
         if edges is None:
             if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
                 raise MetricInputError(f"bins must be a positive integer, got {bins!r}")
-            edges = np.linspace(0.0, 1.0, int(bins) + 1)
+            edges = uniform_edges(int(bins))
         edges = _as_edges(edges)
         if segments is None:
             names: tuple[str, ...] = (_ALL,)

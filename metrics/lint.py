@@ -299,6 +299,24 @@ def disparity_needs_segments(contract: Contract, ctx: LintContext) -> Iterable[F
                 )
 
 
+@rule
+def threshold_on_a_bin_edge(contract: Contract, ctx: LintContext) -> Iterable[Finding]:
+    for metric in contract.metrics:
+        if metric.kind is not Kind.CLASSIFICATION:
+            continue
+        spec = metric.spec()
+        position = spec.threshold * spec.bins
+        if abs(position - round(position)) > 1e-9 * max(1.0, position):
+            yield Finding(
+                Severity.ERROR,
+                "threshold-between-bins",
+                _label(metric),
+                f"threshold {spec.threshold:g} falls inside a score bin ({spec.bins} bins of width "
+                f"{1 / spec.bins:g}). The warehouse returns counts per bin, so only bin edges can be "
+                "judged exactly: choose bins so the threshold is an edge (bins: 100 fits two decimals).",
+            )
+
+
 @dataclass(frozen=True)
 class LintReport:
     """All findings for one contract."""

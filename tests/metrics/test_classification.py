@@ -316,7 +316,7 @@ def slow_histogram(y, s, edges, segments=None):
 @st.composite
 def histogram_data(draw):
     bins = draw(st.integers(1, 12))
-    edges = np.linspace(0.0, 1.0, bins + 1)
+    edges = np.arange(bins + 1) / bins
     n = draw(st.integers(1, 50))
     # Edges themselves and their neighbours are where binning goes wrong, so draw them often.
     near_edges = [float(e) for e in edges] + [float(np.nextafter(e, 2)) for e in edges[:-1]] + [
@@ -386,7 +386,7 @@ def test_histogram_merge_of_two_halves_equals_whole(data, cut):
 def test_histogram_on_grid_scores_reproduces_raw_curve_auc_ap():
     # Scores exactly on lower bin edges lose nothing to binning, so every statistic is exact.
     rng = np.random.default_rng(7)
-    edges = np.linspace(0.0, 1.0, 21)
+    edges = np.arange(21) / 20
     s = edges[rng.integers(0, 20, 400)]
     y = (rng.random(400) < s).astype(int)
     h = ScoreHistogram.from_arrays(y, s, edges=edges)
@@ -493,3 +493,12 @@ def test_histogram_curve_needs_both_classes():
     h = ScoreHistogram.from_arrays([1, 1], [0.1, 0.5])
     with pytest.raises(MetricInputError, match="only positives"):
         h.roc_auc()
+
+
+def test_default_edges_put_a_score_on_a_typed_threshold_in_the_bin_above():
+    # 0.7 typed in a contract must be edge 70 exactly, or a score of 0.7 lands in bin 69.
+    y = np.array([0, 0, 1, 1])
+    s = np.array([0.7, 0.29, 0.57, 0.7])
+    hist = ScoreHistogram.from_arrays(y, s, bins=100)
+    for threshold in (0.7, 0.29, 0.57):
+        assert hist.confusion_at(threshold) == confusion_at(y, s, threshold=threshold)

@@ -166,3 +166,14 @@ def test_every_finding_names_its_subject_and_teaches():
     for finding in lint(data).findings:
         assert finding.subject
         assert len(finding.message.split()) >= 8
+
+
+def test_threshold_between_bin_edges_is_an_error():
+    data = contract_data()
+    data["metrics"].append(
+        metric("hits", kind="classification", sql=SCORES_SQL, classification={"statistic": "recall", "threshold": 0.75, "bins": 10})
+    )
+    finding = next(f for f in lint(data).findings if f.rule == "threshold-between-bins")
+    assert finding.subject == "metrics.hits" and "0.75" in finding.message
+    data["metrics"][-1]["classification"]["bins"] = 100
+    assert "threshold-between-bins" not in rules(lint(data))
