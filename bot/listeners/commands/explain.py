@@ -39,7 +39,9 @@ def _metric_for(contract: Contract, term: str):
     if not classification:
         return None
     entry = lookup(term).entry
-    key = entry.key if entry is not None else None
+    if entry is None:
+        return None
+    key = entry.key
     same = [m for m in classification if getattr(m.spec(), "statistic", None) == key]
     if same:
         return same[0]
