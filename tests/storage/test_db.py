@@ -20,7 +20,7 @@ from storage.db import (
     session_scope,
     upgrade_database,
 )
-from storage.errors import ImmutableRecordError, InvalidValueError, SchemaOutOfDateError, UnsupportedDatabaseError
+from storage.errors import DatabaseUnavailableError, ImmutableRecordError, InvalidValueError, SchemaOutOfDateError, UnsupportedDatabaseError
 from storage.models import Contract, ContractVersion, metadata
 
 
@@ -146,3 +146,11 @@ def test_a_contract_version_cannot_be_changed(session: Session) -> None:
     session.add(version)
     with pytest.raises(ImmutableRecordError):
         session.flush()
+
+
+def test_an_unreachable_database_is_reported_without_its_password() -> None:
+    engine = make_engine("postgresql://northstar:s3cret@127.0.0.1:1/northstar")  # nothing listens on port 1
+    with pytest.raises(DatabaseUnavailableError) as caught:
+        check_schema_current(engine)
+    assert "127.0.0.1:1" in str(caught.value) and "s3cret" not in str(caught.value)
+    engine.dispose()
