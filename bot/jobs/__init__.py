@@ -1,0 +1,1 @@
+"""Scheduled work: pulling contracts' metrics, evaluating them and queueing alerts."""
