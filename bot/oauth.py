@@ -22,7 +22,7 @@ from bot.settings import ConfigError, Settings
 
 logger = logging.getLogger(__name__)
 
-BOT_SCOPES = ["commands", "chat:write", "files:write"]
+BOT_SCOPES = ["commands", "chat:write", "files:write", "im:write"]
 STATE_EXPIRATION_SECONDS = 600
 INSTALLATION_TOKEN_FIELDS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 BOT_TOKEN_FIELDS = ("bot_token", "bot_refresh_token")

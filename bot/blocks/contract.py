@@ -11,9 +11,11 @@ from metrics.lint import LintReport
 
 from bot.blocks import ids
 from bot.blocks.common import clip, code, context, divider, escape, fields, header, section
-from bot.blocks.limits import MAX_PRIVATE_METADATA
+from bot.blocks.limits import MAX_PRIVATE_METADATA, split_text
 
 YAML_INPUT_MAX = 3000  # Slack caps a plain_text_input at 3000 characters
+YAML_PART_SIZE = 2800  # below the cap, so a part can be edited without hitting it
+MAX_YAML_PARTS = 20
 
 
 @dataclass(frozen=True)
@@ -122,15 +124,31 @@ def build_contract_editor(*, name: str | None, yaml_text: str, metadata: dict) -
     private = json.dumps(metadata)
     if len(private) > MAX_PRIVATE_METADATA:
         raise ValueError("editor metadata too long")
-    element = {
-        "type": "plain_text_input",
-        "action_id": ids.ACTION_CONTRACT_YAML,
-        "multiline": True,
-        "max_length": YAML_INPUT_MAX,
-        "placeholder": {"type": "plain_text", "text": "name: my-feature\nchannel: \"#my-channel\"\n…"},
-    }
-    if yaml_text:
-        element["initial_value"] = clip(yaml_text, YAML_INPUT_MAX)
+    parts = split_text(yaml_text, YAML_PART_SIZE) if yaml_text.strip() else []
+    if len(parts) > MAX_YAML_PARTS - 1:
+        raise ValueError(f"contract YAML is longer than the editor holds ({MAX_YAML_PARTS - 1} × {YAML_PART_SIZE} characters)")
+    parts.append("")  # room to grow
+    inputs = []
+    for index, part in enumerate(parts):
+        element = {
+            "type": "plain_text_input",
+            "action_id": ids.ACTION_CONTRACT_YAML,
+            "multiline": True,
+            "max_length": YAML_INPUT_MAX,
+        }
+        if part:
+            element["initial_value"] = part
+        if index == 0:
+            element["placeholder"] = {"type": "plain_text", "text": "name: my-feature"}
+        inputs.append(
+            {
+                "type": "input",
+                "block_id": ids.BLOCK_CONTRACT_YAML if index == 0 else f"{ids.BLOCK_CONTRACT_YAML}:{index}",
+                "optional": index > 0,
+                "label": {"type": "plain_text", "text": "Contract YAML" if index == 0 else f"Contract YAML, continued ({index + 1})"},
+                "element": element,
+            }
+        )
     return {
         "type": "modal",
         "callback_id": ids.VIEW_CONTRACT_EDITOR,
@@ -140,16 +158,23 @@ def build_contract_editor(*, name: str | None, yaml_text: str, metadata: dict) -
         "private_metadata": private,
         "blocks": [
             section(
-                "Paste or edit the contract YAML. It is validated and linted when you save; nothing is stored until it is valid."
+                "Paste or edit the contract YAML. It is validated and linted when you save; nothing is stored until it is valid. "
+                "Long contracts continue in the next boxes, read top to bottom."
             ),
-            {
-                "type": "input",
-                "block_id": ids.BLOCK_CONTRACT_YAML,
-                "label": {"type": "plain_text", "text": "Contract YAML"},
-                "element": element,
-            },
+            *inputs,
         ],
     }
+
+
+def yaml_from_state(values: dict) -> str:
+    """Join the numbered YAML inputs of a submitted editor back into one document."""
+    parts = []
+    for block_id, actions in values.items():
+        match = ids.BLOCK_CONTRACT_YAML_PART.match(block_id)
+        if match:
+            index = int(match.group(2) or 0)
+            parts.append((index, (actions.get(ids.ACTION_CONTRACT_YAML) or {}).get("value") or ""))
+    return "\n".join(text.rstrip("\n") for _, text in sorted(parts) if text.strip())
 
 
 def build_editor_errors(messages: Sequence[str]) -> dict:

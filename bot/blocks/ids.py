@@ -24,7 +24,9 @@ ACTION_EXPLAIN_SUGGESTION = re.compile(rf"^{ACTION_EXPLAIN_SUGGESTION_PREFIX}(:\
 
 # --- modals ---------------------------------------------------------------------------------
 VIEW_CONTRACT_EDITOR = "contract_editor"
+# A plain_text_input holds at most 3000 characters, so long YAML spans several numbered inputs.
 BLOCK_CONTRACT_YAML = "contract_yaml"
+BLOCK_CONTRACT_YAML_PART = re.compile(rf"^{BLOCK_CONTRACT_YAML}(:(\d+))?$")
 ACTION_CONTRACT_YAML = "contract_yaml_input"
 
 

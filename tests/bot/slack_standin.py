@@ -297,6 +297,11 @@ class SlackStandIn:
             return {"ok": True, "files": [{"id": f["id"], "title": f.get("title") or params.get("title")} for f in files]}
         if method == "files.info":
             return {"ok": True, "file": {"id": params.get("file"), "shares": {}}}
+        if method == "conversations.open":
+            users = params.get("users")
+            if not users:
+                return {"ok": False, "error": "users_list_not_supplied"}
+            return {"ok": True, "channel": {"id": "D" + str(users).split(",")[0][1:], "is_im": True}}
         if method == "conversations.history":
             error = self._channel_error(params.get("channel"))
             if error:

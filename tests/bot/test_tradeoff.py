@@ -40,7 +40,7 @@ def test_tradeoff_prices_thresholds_per_week_and_uploads_a_chart(slack_http: Sla
         assert "premium-customer false positives" in text
 
     complete = slack_standin.wait_for("files.completeUploadExternal")[0].params
-    assert complete["channel_id"] == "U0ANALYST"
+    assert complete["channel_id"] == "D0ANALYST"  # the asker's DM: an ephemeral answer cannot carry a file
     upload = slack_standin.calls_to("upload")[0]
     assert upload.body[:8] == b"\x89PNG\r\n\x1a\n"
 

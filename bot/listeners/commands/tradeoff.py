@@ -78,9 +78,12 @@ def threshold_answer(deps: Deps, client: WebClient, invocation: Invocation, cont
     tradeoff = compute_tradeoff(contract, metric, histogram, guardrail_histograms=guards, threshold=threshold)
     responses = reply(client, invocation, build_tradeoff(tradeoff))
     png = tradeoff_chart(tradeoff)
-    # The chart goes where the answer went: the channel when shared, else the user's DM with the bot
-    # (an ephemeral message cannot carry a file).
-    channel = invocation.channel_id if invocation.share else invocation.user_id
+    # The chart goes where the answer went: the channel when shared, else the asker's DM with the
+    # bot (an ephemeral message cannot carry a file).
+    if invocation.share:
+        channel = invocation.channel_id
+    else:
+        channel = client.conversations_open(users=invocation.user_id)["channel"]["id"]
     client.files_upload_v2(
         channel=channel,
         file=png,

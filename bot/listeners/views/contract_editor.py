@@ -12,7 +12,7 @@ from metrics.errors import ContractError
 from metrics.lint import lint_contract
 
 from bot.blocks import ids
-from bot.blocks.contract import build_editor_errors
+from bot.blocks.contract import build_editor_errors, yaml_from_state
 from bot.blocks.limits import check_message
 from bot.blocks.messages import build_notice
 from bot.listeners.commands.contract import editor_metadata, sql_checker
@@ -34,8 +34,7 @@ def validate(yaml_text: str, *, editing: str | None) -> tuple[object | None, lis
 
 
 def handle_contract_editor_submission(ack: Ack, body: dict, view: dict, client: WebClient, deps: Deps) -> None:
-    values = view["state"]["values"]
-    yaml_text = values[ids.BLOCK_CONTRACT_YAML][ids.ACTION_CONTRACT_YAML].get("value") or ""
+    yaml_text = yaml_from_state(view["state"]["values"])
     metadata = editor_metadata(view)
     # The workspace and the author come from the payload, never from private_metadata.
     team_id = (body.get("team") or {}).get("id") or view.get("team_id")
