@@ -44,7 +44,7 @@ from storage.contracts import get_contract, get_version, list_contracts, parse_v
 from storage.db import session_scope, utcnow
 from storage.models import AlertState, MetricSnapshot, SnapshotStatus
 from storage.outbox import enqueue_message
-from storage.snapshots import add_snapshot, recent_snapshots
+from storage.snapshots import add_snapshot, recent_snapshots, snapshots_between
 from storage.warehouse.errors import WarehouseConnectionError, WarehouseError, WarehouseTimeoutError
 from storage.warehouse.pushdown import PulledStatistics, pull_statistics
 from storage.warehouse.runner import Warehouse, connect_warehouse
@@ -350,8 +350,6 @@ def _baseline_value(warehouse: Warehouse, engine: Engine, team_id: str, target: 
     if whole is not None:
         return _pooled_value(metric, [whole])
     with session_scope(engine) as session:
-        from storage.snapshots import snapshots_between
-
         rows = snapshots_between(session=session, team_id=team_id, contract_id=target.contract_id, start=start, end=end, metric=metric.name)
     if rows:
         return _pooled_value(metric, rows)
@@ -514,7 +512,7 @@ def _pull_and_evaluate(
     if warehouse is None:
         _store(engine, team_id, target, metric.name, start, end, now, status=SnapshotStatus.FAILED, error=connect_error)
         report.metrics.append(MetricPull(metric.name, SnapshotStatus.FAILED, error=connect_error))
-        history, failures = _history(engine, team_id, target, metric.name, start)
+        _, failures = _history(engine, team_id, target, metric.name, start)
         return [pipeline_finding(metric, failures=failures, error=connect_error, threshold=PIPELINE_FAILURE_THRESHOLD, permanent=True)]
     reference_edges = reference_counts = None
     baseline = None
