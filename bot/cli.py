@@ -9,12 +9,14 @@ from __future__ import annotations
 import difflib
 import getpass
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from bot.contract_files import LoadedContract, load_contract_files
@@ -221,6 +223,45 @@ def contracts_diff(name: str, a: int, b: int, workspace: WorkspaceOption = None)
     for line in text.splitlines():
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else None
         console.print(line, style=style, markup=False)
+
+
+@app.command("pull")
+def pull(
+    contracts: Annotated[list[str] | None, typer.Argument(help="Contract names (default: every active contract)")] = None,
+    at: Annotated[datetime | None, typer.Option(help="Pull as if it were this time (UTC unless an offset is given)")] = None,
+    backfill: Annotated[int | None, typer.Option(min=1, help="Pull the last N complete days, oldest first")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Pull contract metrics from their warehouses into snapshots, evaluate them and queue alerts."""
+    from bot.jobs.pull import run_pull_command
+
+    settings = _settings()
+    engine = _engine(settings)
+    team_id = workspace or settings.default_workspace
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as progress:
+        total = (backfill or 1) * max(1, len(contracts or []) or _count_contracts(engine, team_id))
+        task = progress.add_task("pulling", total=total)
+
+        def advance(line: str) -> None:
+            progress.console.print(line, markup=False)
+            progress.advance(task)
+
+        lines = run_pull_command(
+            engine=engine, settings=settings, team_id=team_id, names=contracts or (), at=at, backfill_days=backfill, progress=advance
+        )
+    if not lines:
+        console.print(f"No contracts to pull in workspace {team_id}.")
+    elif any("failed" in line for line in lines):
+        raise typer.Exit(code=1)
+
+
+def _count_contracts(engine, team_id: str) -> int:
+    from sqlmodel import Session
+
+    from storage.contracts import list_contracts
+
+    with Session(engine) as session:
+        return len(list_contracts(session=session, team_id=team_id))
 
 
 @db_app.command("upgrade")
