@@ -20,7 +20,7 @@ from bot.listeners.deps import Deps, PullRequester, utc_now
 from bot.listeners.store import Store
 from bot.oauth import make_oauth_settings
 from bot.settings import Settings
-from bot.slack_client import make_client
+from bot.slack_client import make_client, require
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ def build_app(
     """
     oauth = uses_oauth(settings)
     if not socket_mode:
-        settings.require("slack_signing_secret")
+        require(settings, "slack_signing_secret")
     if not oauth:
-        settings.require("slack_bot_token")
+        require(settings, "slack_bot_token")
     if client is None:
         client = make_client(settings)
     signing_secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None

@@ -19,6 +19,7 @@ from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
 from sqlalchemy import Engine
 
 from bot.settings import ConfigError, Settings
+from bot.slack_client import require
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def make_installation_store(settings: Settings, engine: Engine) -> EncryptedInst
 
 
 def make_oauth_settings(settings: Settings, engine: Engine) -> OAuthSettings:
-    settings.require("slack_client_id", "slack_client_secret", "encryption_key")
+    require(settings, "slack_client_id", "slack_client_secret", "encryption_key")
     state_store = SQLAlchemyOAuthStateStore(expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine)
     state_store.metadata.create_all(engine)
     return OAuthSettings(

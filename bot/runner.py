@@ -12,6 +12,7 @@ from bot.app import build_app
 from bot.http import build_asgi
 from bot.listeners.deps import PullRequester
 from bot.settings import Settings
+from bot.slack_client import require
 from storage.db import check_schema_current, make_engine
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def run_http(
     """Serve ``/slack/events``, ``/healthz`` and ``/metrics`` with uvicorn until interrupted."""
     import uvicorn
 
-    settings.require("slack_signing_secret")
+    require(settings, "slack_signing_secret")
     engine = _engine(settings, engine)
     app = build_app(settings, engine=engine, pull_requester=pull_requester)
     uvicorn.run(build_asgi(app, engine=engine), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
@@ -49,7 +50,7 @@ def run_socket(
     on_ready: Callable[[SocketModeHandler], None] | None = None,
 ) -> None:
     """Connect over Socket Mode (``SLACK_APP_TOKEN``, ``xapp-…`` with ``connections:write``) and block."""
-    settings.require("slack_app_token", "slack_bot_token")
+    require(settings, "slack_app_token", "slack_bot_token")
     engine = _engine(settings, engine)
     app = build_app(settings, engine=engine, pull_requester=pull_requester, socket_mode=True)
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())

@@ -9,7 +9,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -34,3 +34,15 @@ def make_client(settings: Settings, *, token: str | None = None, timeout: int = 
     if token is None and settings.slack_bot_token is not None:
         token = settings.slack_bot_token.get_secret_value()
     return WebClient(token=token, base_url=api_base_url(settings), timeout=timeout, retry_handlers=retry_handlers())
+
+
+def require(settings: Settings, *fields: str) -> None:
+    """Fail fast naming the environment variable of every missing setting a mode needs."""
+    missing = []
+    for name in fields:
+        if getattr(settings, name) in (None, ""):
+            alias = type(settings).model_fields[name].validation_alias
+            choices = getattr(alias, "choices", None)
+            missing.append(str(choices[0]) if choices else name.upper())
+    if missing:
+        raise ConfigError(f"missing configuration: set {', '.join(missing)}")

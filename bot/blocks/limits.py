@@ -125,7 +125,7 @@ def _check_blocks(problems: list[str], blocks: Sequence[dict], limit: int) -> No
     if len(block_ids) != len(set(block_ids)):
         problems.append("two blocks share a block_id")
     for i, block in enumerate(blocks):
-        _check_block(problems, f"blocks[{i}]", block)
+        _check_block(problems, f"blocks[{i}]<{block.get('type')}>", block)
 
 
 def check_view(view: dict) -> dict:
