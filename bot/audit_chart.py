@@ -1,0 +1,61 @@
+"""The weekly audit's trend chart as PNG bytes: matplotlib's Agg backend, no display needed.
+
+Top panel: the north star's last weeks with its launch baseline. Bottom panel (when the contract
+has a guardrail): the guardrail most in trouble, its allowed band shaded, so a breach reads as a
+line leaving the band.
+"""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
+
+from metrics.audit import Audit, TrendSeries  # noqa: E402
+
+
+def _scale(series: TrendSeries) -> float:
+    # Rates are stored as fractions and read as percentages.
+    return 100.0 if series.unit == "%" else 1.0
+
+
+def _draw(axis, series: TrendSeries, *, colour: str) -> None:
+    k = _scale(series)
+    xs = [day for day, value in series.points if value is not None]
+    ys = [value * k for _, value in series.points if value is not None]
+    if xs:
+        axis.plot(xs, ys, marker="o", color=colour, label=series.title)
+    if series.baseline is not None:
+        axis.axhline(series.baseline * k, color="#555555", linestyle="--", linewidth=1, label="baseline")
+    if series.low is not None or series.high is not None:
+        bottom, top = axis.get_ylim()
+        low = series.low * k if series.low is not None else min(bottom, *(ys or [bottom]))
+        high = series.high * k if series.high is not None else max(top, *(ys or [top]))
+        axis.axhspan(low, high, color="#27ae60", alpha=0.12, label="allowed band")
+    unit = "%" if series.unit == "%" else series.unit
+    axis.set_ylabel(unit or "value")
+    axis.set_title(series.title, fontsize=10)
+    axis.grid(True, alpha=0.3)
+    if xs or series.baseline is not None:
+        axis.legend(loc="best", fontsize=8)
+
+
+def audit_chart(audit: Audit) -> bytes:
+    """PNG bytes of the audit's trend panels; a single placeholder panel when there is no data."""
+    panels = list(audit.trend) or [TrendSeries(title=f"{audit.title}: no series yet", unit="", points=())]
+    # Figure() rather than pyplot: no global state, safe on a worker thread.
+    figure = Figure(figsize=(8, 2.6 * len(panels) + 0.4), dpi=80)
+    colours = ("#2980b9", "#c0392b")
+    for i, series in enumerate(panels):
+        axis = figure.add_subplot(len(panels), 1, i + 1)
+        _draw(axis, series, colour=colours[i % len(colours)])
+    figure.autofmt_xdate()
+    figure.suptitle(f"{audit.title}: week ending {audit.week_end:%Y-%m-%d}", fontsize=11)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
