@@ -111,3 +111,16 @@ def test_oauth_without_an_encryption_key_fails_fast(oauth_settings, engine):
 
     with pytest.raises(ConfigError, match="NORTHSTAR_ENCRYPTION_KEY"):
         build_app(oauth_settings.model_copy(update={"encryption_key": None}), engine=engine)
+
+
+def test_socket_mode_needs_an_app_token(settings, engine):
+    from bot.runner import run_socket
+    from bot.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="SLACK_APP_TOKEN"):
+        run_socket(settings, engine=engine)
+
+
+def test_socket_mode_builds_without_a_signing_secret(settings, engine, web_client):
+    app = build_app(settings.model_copy(update={"slack_signing_secret": None}), engine=engine, client=web_client, socket_mode=True)
+    assert app is not None

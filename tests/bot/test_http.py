@@ -53,9 +53,14 @@ def test_a_body_signed_with_another_secret_is_refused(slack_http: SlackHttp, bol
 def test_failed_signature_bodies_never_reach_the_logs(slack_http: SlackHttp, caplog):
     secret_words = "confidential-launch-plan"
     body = urlencode({"command": "/explain", "text": secret_words, "team_id": "T1", "user_id": "U1", "channel_id": "C1"})
-    with caplog.at_level(logging.DEBUG):
-        logging.getLogger("slack_bolt").setLevel(logging.DEBUG)
-        response = slack_http.post(body, content_type="application/x-www-form-urlencoded", signature="v0=bad")
+    bolt = logging.getLogger("slack_bolt")
+    previous = bolt.level
+    bolt.setLevel(logging.DEBUG)  # even a debugging deployment must not log the body
+    try:
+        with caplog.at_level(logging.DEBUG):
+            response = slack_http.post(body, content_type="application/x-www-form-urlencoded", signature="v0=bad")
+    finally:
+        bolt.setLevel(previous)
     assert response.status_code == 401
     assert secret_words not in caplog.text
     assert logging.getLogger("slack_bolt.RequestVerification").getEffectiveLevel() >= logging.WARNING
@@ -87,3 +92,21 @@ def test_metrics_count_requests_and_read_the_outbox(slack_http: SlackHttp, slack
     assert "northstar_outbox_depth 0" in text
     assert "northstar_pull_failures 0" in text
     assert "northstar_database_up 1" in text
+
+
+def test_the_ack_does_not_wait_for_slow_work(slack_http: SlackHttp, slack_standin, seeded, monkeypatch):
+    from bot.listeners.store import Store
+
+    original = Store.contracts
+
+    def slow_contracts(self, team_id):
+        time.sleep(1.5)
+        return original(self, team_id)
+
+    monkeypatch.setattr(Store, "contracts", slow_contracts)
+    started = time.monotonic()
+    response = slack_http.command("/tradeoff")
+    acked_in = time.monotonic() - started
+    assert response.status_code == 200
+    assert acked_in < 1.0
+    assert slack_standin.wait_for("chat.postEphemeral")[0].at - started >= 1.5
