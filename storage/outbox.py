@@ -188,3 +188,41 @@ def list_outbox(
     if limit is not None:
         statement = statement.limit(limit)
     return session.exec(statement).all()
+
+
+def release_message(*, session: Session, message_id: int, next_attempt_at: datetime, error: str | None = None) -> bool:
+    """Hand a message being sent back to 'pending' for ``next_attempt_at`` without counting the attempt.
+
+    For a worker that claimed a message and then chose not to send it yet (pacing, an earlier
+    message of the same thread still on its way, a rate limit that says nothing about the message
+    itself). ``error`` replaces ``last_error`` when given. False if it was not in 'sending'.
+    """
+    values: dict[str, Any] = {
+        "status": OutboxStatus.PENDING,
+        "next_attempt_at": next_attempt_at,
+        "claimed_by": None,
+        "claimed_at": None,
+        # Claiming counted an attempt (so a message in 'sending' has at least one) that was never made.
+        "attempts": col(OutboxMessage.attempts) - 1,
+    }
+    if error is not None:
+        values["last_error"] = error
+    statement = (
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == OutboxStatus.SENDING)
+        .values(**values)
+    )
+    return session.exec(statement).rowcount == 1
+
+
+def list_abandoned_claims(*, session: Session, lease_expired_before: datetime) -> dict[int, datetime]:
+    """Messages left in 'sending' by a worker that claimed them before ``lease_expired_before``, with that claim time.
+
+    Read before :func:`claim_due_messages` takes them over (which overwrites ``claimed_at``): a
+    worker that died after Slack answered leaves exactly such a row, and the old claim time bounds
+    where to look for the message it may have posted.
+    """
+    statement = select(OutboxMessage.id, OutboxMessage.claimed_at).where(
+        col(OutboxMessage.status) == OutboxStatus.SENDING, col(OutboxMessage.claimed_at) < lease_expired_before
+    )
+    return {message_id: claimed_at for message_id, claimed_at in session.exec(statement).all() if claimed_at is not None}
