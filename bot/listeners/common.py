@@ -118,7 +118,8 @@ def resolve_contract(deps: Deps, invocation: Invocation, *, leading_name: bool =
 
 def choice_value(invocation: Invocation, name: str) -> str:
     """What a "which contract?" button carries: the command to re-run, scoped to the clicker's workspace."""
-    return json.dumps({"c": invocation.command, "t": invocation.raw, "n": name}, separators=(",", ":"))
+    # Kept well under the 2000-character button value so the JSON is never cut.
+    return json.dumps({"c": invocation.command, "t": invocation.raw[:1500], "n": name[:100]}, separators=(",", ":"))
 
 
 def ask_which_contract(client: WebClient, invocation: Invocation, names: Sequence[str]) -> None:

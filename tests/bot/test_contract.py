@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+
+from ruamel.yaml import YAML
 
 from tests.bot.conftest import FRAUD_YAML, OTHER_TEAM, TEAM, SlackHttp, seed_contract
 from bot.blocks import ids
@@ -143,3 +146,18 @@ def test_a_valid_submission_stores_a_new_version_and_tells_the_author(slack_http
     assert dm["channel"] == "U0FRAUDPM" and "v2" in dm["text"]
     versions = Store(engine).versions(TEAM, "fraud-screening")
     assert [v.version for v in versions] == [1, 2] and versions[-1].author == "U0FRAUDPM"
+
+
+def test_a_shared_answer_too_long_for_one_message_continues_in_its_thread(slack_http: SlackHttp, slack_standin, engine):
+    from tests.bot.test_blocks import _big_contract
+
+    big = _big_contract()
+    stream = io.StringIO()
+    YAML(typ="safe", pure=True).dump(big.model_dump(mode="json"), stream)
+    seed_contract(engine, TEAM, stream.getvalue())
+    slack_http.command("/contract", f"show {big.name} share")
+    posts = slack_standin.wait_for("chat.postMessage", count=2)
+    first = posts[0]
+    assert "thread_ts" not in first.params or not first.params["thread_ts"]
+    assert all(p.params["thread_ts"] for p in posts[1:])
+    assert all(len(p.params["blocks"]) <= 50 for p in posts)
