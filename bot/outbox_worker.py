@@ -193,7 +193,7 @@ class DeliveryReport:
 
     @property
     def claimed(self) -> int:
-        return len(self.delivered) + len(self.retried) + len(self.failed) + len(self.deferred)
+        return len(self.delivered) + len(self.adopted) + len(self.retried) + len(self.failed) + len(self.deferred)
 
 
 class OutboxWorker:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import Engine
 
@@ -236,6 +235,21 @@ def test_500_then_success_checks_the_channel_then_posts_once(engine, standin, cl
     assert len(standin.calls_to("conversations.history")) == 1
     assert len(standin.posted_with_key("k:1")) == 1
     assert row(engine, "k:1").attempts == 2
+
+
+def test_without_history_access_the_check_is_skipped_with_a_warning_and_the_message_posted(engine, standin, clock, caplog):
+    enqueue(engine, clock, "k:1")
+    standin.fail("chat.postMessage", status=500)
+    standin.fail("conversations.history", error="missing_scope")
+    worker = make_worker(engine, standin, clock)
+    worker.run_once()
+    clock.advance(1)
+
+    with caplog.at_level(logging.WARNING, logger="bot.outbox_worker"):
+        assert worker.run_once().delivered == ["k:1"]
+
+    assert "missing_scope" in caplog.text and "k:1" in caplog.text
+    assert len(standin.posted_with_key("k:1")) == 1
 
 
 def test_a_timed_out_post_that_slack_made_is_adopted_not_posted_again(engine, standin, clock):
