@@ -42,9 +42,11 @@ What cannot be checked this way, and is therefore at-least-once after an unknown
 Ordering: posts and uploads to one channel and thread go out in the order they were queued (a
 message waits while an earlier one of the same thread is still pending); replies wait for their
 parent's ts (:func:`storage.outbox.claim_due_messages`). Pacing: at most one message per
-``pacing_per_channel_s`` per channel, tracked per worker process; a message that would break it is
-handed back (not counted) for when the channel is free, or, within one pass, the worker serves
-other channels first and sleeps only when every remaining message has to wait.
+``pacing_per_channel_s`` per channel, tracked per worker process (several replicas can together
+exceed it; Slack tolerates short bursts and their 429s are honoured). Within a pass the worker
+serves other channels while one waits, sleeps only when every remaining message has to wait and
+then at most ``max_pacing_sleep_s``; a longer wait hands the message back (not counted) for when
+its channel is free.
 
 Leases: a row claimed more than ``lease_s`` ago and still 'sending' is taken over by the next
 pass. The lease must exceed one pass's worst case (``batch_size`` × (client timeout + pacing)),
