@@ -124,3 +124,8 @@ def test_socket_mode_needs_an_app_token(settings, engine):
 def test_socket_mode_builds_without_a_signing_secret(settings, engine, web_client):
     app = build_app(settings.model_copy(update={"slack_signing_secret": None}), engine=engine, client=web_client, socket_mode=True)
     assert app is not None
+
+
+def test_build_app_wires_the_launch_command(slack_http: SlackHttp, slack_standin):
+    slack_http.command("/launch", "")
+    assert "/launch" in slack_standin.wait_for("chat.postEphemeral")[0].params["text"]

@@ -11,6 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from bot.blocks import ids
+from bot.blocks.launch import COMMAND_LAUNCH
 from bot.oauth import BOT_SCOPES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,7 @@ def test_manifest_validates_against_slacks_schema(manifest):
 
 def test_every_command_has_a_description_and_usage_hint(manifest):
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
-    assert set(commands) == {ids.COMMAND_EXPLAIN, ids.COMMAND_TRADEOFF, ids.COMMAND_CONTRACT, ids.COMMAND_METRIC}
+    assert set(commands) == {ids.COMMAND_EXPLAIN, ids.COMMAND_TRADEOFF, ids.COMMAND_CONTRACT, ids.COMMAND_METRIC, COMMAND_LAUNCH}
     for command in commands.values():
         assert command["description"] and command["usage_hint"]
 

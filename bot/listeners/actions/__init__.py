@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.actions import buttons
+from bot.listeners.actions import buttons, launch
 from bot.listeners.deps import Deps
 
 
 def register(app: App, deps: Deps) -> None:
     buttons.register(app, deps)
+    launch.register(app, deps)

@@ -1,10 +1,10 @@
-"""Slash commands: /explain, /tradeoff, /contract, /metric."""
+"""Slash commands: /explain, /tradeoff, /contract, /metric, /launch."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.commands import contract, explain, metric, tradeoff
+from bot.listeners.commands import contract, explain, launch, metric, tradeoff
 from bot.listeners.deps import Deps
 
 
@@ -13,3 +13,4 @@ def register(app: App, deps: Deps) -> None:
     tradeoff.register(app, deps)
     contract.register(app, deps)
     metric.register(app, deps)
+    launch.register(app, deps)
