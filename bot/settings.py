@@ -88,7 +88,7 @@ class Settings(BaseSettings):
         missing = []
         for name in fields:
             if getattr(self, name) in (None, ""):
-                alias = self.model_fields[name].validation_alias
+                alias = type(self).model_fields[name].validation_alias
                 env = alias.choices[0] if isinstance(alias, AliasChoices) else name.upper()
                 missing.append(str(env))
         if missing:

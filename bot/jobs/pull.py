@@ -165,7 +165,7 @@ def warehouse_factory(settings: Settings) -> WarehouseFactory:
     return connect
 
 
-def _as_factory(settings_or_warehouse_factory: Settings | WarehouseFactory) -> WarehouseFactory:
+def as_warehouse_factory(settings_or_warehouse_factory: Settings | WarehouseFactory) -> WarehouseFactory:
     if isinstance(settings_or_warehouse_factory, Settings):
         return warehouse_factory(settings_or_warehouse_factory)
     return settings_or_warehouse_factory
@@ -485,7 +485,7 @@ def pull_contract(
         window_start, window_end = pull_window(now, spec)
     report = PullReport(contract=spec.name, window_start=window_start, window_end=window_end)
     try:
-        warehouse: Warehouse | None = _as_factory(settings_or_warehouse_factory)(spec.warehouse)
+        warehouse: Warehouse | None = as_warehouse_factory(settings_or_warehouse_factory)(spec.warehouse)
         connect_error = None
     except WarehouseError as exc:
         warehouse, connect_error = None, exc.reason
