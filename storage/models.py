@@ -244,6 +244,9 @@ class MetricSnapshot(MetricSnapshotBase, table=True):
     __tablename__ = "metric_snapshots"
     __table_args__ = (
         Index("ix_metric_snapshots_contract_metric_window_end", "contract_id", "metric", "window_end"),
+        # Reads of every metric of a contract (the weekly audit) need the contract and window
+        # without the metric; otherwise SQLite scans the whole workspace through team_id.
+        Index("ix_metric_snapshots_contract_window_end", "contract_id", "window_end"),
         _in("status", SnapshotStatus),
     )
 
