@@ -27,7 +27,7 @@ from metrics.contract import parse_contract
 from storage import contracts as contract_repo
 from storage import snapshots as snapshot_repo
 from storage.db import session_scope
-from tests.bot.slack_standin import DEFAULT_TEAM, SlackStandIn
+from bot.standin import DEFAULT_TEAM, SlackStandIn
 
 REPO = Path(__file__).resolve().parents[2]
 FRAUD_YAML = (REPO / "examples" / "contracts" / "fraud-screening.yml").read_text()

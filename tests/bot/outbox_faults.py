@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlparse
 
-from tests.bot.slack_standin import Call, SlackStandIn
+from bot.standin import Call, SlackStandIn
 
 
 @dataclass(frozen=True)

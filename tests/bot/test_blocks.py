@@ -31,7 +31,7 @@ from metrics.classification import ScoreHistogram
 from metrics.contract import parse_contract
 from metrics.lint import lint_contract
 from tests.bot.conftest import FRAUD_YAML
-from tests.bot.slack_standin import _blocks_problem
+from bot.standin import _blocks_problem
 
 LONG = "x" * 400
 LONG_NAME = "m" + "_long" * 12  # 61 characters, near the slug limit

@@ -12,7 +12,8 @@ demand (429 with Retry-After, 500, or a permanent error such as ``channel_not_fo
     standin.calls_to("chat.postMessage")[0].params["text"]
     standin.stop()
 
-The ``slack_standin`` fixture in conftest.py starts one per test.
+Tests start one per test (the ``slack_standin`` fixture); ``northstar demo`` runs one in-process
+and turns what it recorded into the transcript it prints and lays out as HTML.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Call:
     token: str | None
     body: bytes = b""
     at: float = field(default_factory=time.monotonic)
+    response: dict[str, Any] | None = None
 
 
 @dataclass
@@ -200,7 +202,8 @@ class SlackStandIn:
         method = path.removeprefix("/api/")
         params = self._params(request.headers.get("Content-Type") or "", raw)
         token = token or params.pop("token", None)
-        self._record(Call(method=method, params=params, token=token, body=raw))
+        call = Call(method=method, params=params, token=token, body=raw)
+        self._record(call)
         with self._lock:
             failure = self._next_failure(method)
         if failure is not None:
@@ -213,7 +216,9 @@ class SlackStandIn:
         if not token:
             self._json(request, {"ok": False, "error": "not_authed"})
             return
-        self._json(request, self._answer(method, params))
+        answer = self._answer(method, params)
+        call.response = answer
+        self._json(request, answer)
 
     def _record(self, call: Call) -> None:
         with self._lock:
