@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import union_all
 from sqlmodel import Session, col, select
 
 from storage.contracts import get_contract_by_id, get_version_by_id
@@ -121,3 +122,41 @@ def recent_snapshots(
     if status is not None:
         statement = statement.where(MetricSnapshot.status == status)
     return session.exec(statement.order_by(*_newest_first()).limit(limit)).all()
+
+
+def snapshots_in_windows(
+    *,
+    session: Session,
+    team_id: str,
+    contract_id: int,
+    windows: Sequence[tuple[datetime, datetime, str | None]],
+) -> list[list[MetricSnapshot]]:
+    """For each ``(start, end, status)``, what :func:`snapshots_between` returns for it, in one query.
+
+    A reader needing several ranges of a contract (an audit's weeks, the week's failed pulls,
+    its baseline windows) pays one round trip and decodes each row's stats once.
+    """
+    if not windows:
+        return []
+    parts = []
+    for start, end, status in windows:
+        # window_end >= start holds for any window with window_start >= start; said outright, it
+        # bounds each range's scan of (contract_id, window_end) from below, so a long history
+        # before the range is not read.
+        part = select(MetricSnapshot.id).where(
+            MetricSnapshot.team_id == team_id,
+            MetricSnapshot.contract_id == contract_id,
+            col(MetricSnapshot.window_end) >= start,
+            col(MetricSnapshot.window_end) <= end,
+            col(MetricSnapshot.window_start) >= start,
+        )
+        parts.append(part.where(MetricSnapshot.status == status) if status is not None else part)
+    # Ids per range, rows once: one index range scan per window, and a row in two ranges (a
+    # baseline inside the audited weeks) is fetched and decoded once.
+    statement = select(MetricSnapshot).where(col(MetricSnapshot.id).in_(union_all(*parts)))
+    latest: list[dict[tuple[str, datetime, datetime], MetricSnapshot]] = [{} for _ in windows]
+    for row in session.exec(statement.order_by(col(MetricSnapshot.pulled_at), col(MetricSnapshot.id))):
+        for i, (start, end, status) in enumerate(windows):
+            if row.window_start >= start and start <= row.window_end <= end and (status is None or row.status == status):
+                latest[i][(row.metric, row.window_start, row.window_end)] = row
+    return [sorted(found.values(), key=lambda row: (row.window_end, row.metric)) for found in latest]

@@ -24,12 +24,12 @@ from metrics.audit import Audit, WeeklyPoint, pool_points
 from metrics.audit import compose_audit as compose_pure
 from metrics.contract import SIGNER_ROLES
 from metrics.contract import Contract as ContractSpec
-from storage.contracts import get_contract, get_version, list_signatures, list_versions, parse_version
+from storage.contracts import get_contract, get_version, parse_version
 from storage.db import session_scope
 from storage.errors import RecordNotFoundError
-from storage.models import MetricSnapshot, OutboxMessage, OutboxStatus, SnapshotStatus
+from storage.models import ContractSignature, ContractVersion, MetricSnapshot, OutboxMessage, OutboxStatus, SnapshotStatus
 from storage.outbox import enqueue_message, get_message
-from storage.snapshots import snapshots_between
+from storage.snapshots import snapshots_in_windows
 
 __all__ = ["AuditMessage", "audit_key", "compose_audit", "post_audit"]
 
@@ -66,15 +66,42 @@ def _point(row: MetricSnapshot) -> WeeklyPoint:
     return WeeklyPoint(week_end=row.window_end.date(), value=row.value, sample_size=row.sample_size, stats=row.stats)
 
 
-def _unsigned_versions(session: Session, team_id: str, name: str, spec: ContractSpec) -> list[int]:
+#: Parsed contracts by (team, version id, content hash). Versions are immutable, so a version
+#: parsed once stays valid for the life of the process; the weekly run composes each contract
+#: more than once (with and without the chart, again on a retry).
+_PARSED: dict[tuple[str, int | None, str], ContractSpec] = {}
+_PARSED_LIMIT = 4096
+
+
+def _parsed(version: ContractVersion) -> ContractSpec:
+    key = (version.team_id, version.id, version.content_hash)
+    spec = _PARSED.get(key)
+    if spec is None:
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()
+        spec = _PARSED[key] = parse_version(version)
+    return spec
+
+
+def _unsigned_versions(session: Session, team_id: str, contract_id: int, spec: ContractSpec) -> list[int]:
     """Versions some named signer has not signed (only roles the contract names can sign)."""
     wanted = {role for role in SIGNER_ROLES if role in spec.signers} or set(SIGNER_ROLES)
-    unsigned = []
-    for version in list_versions(session=session, team_id=team_id, name=name):
-        roles = {s.role for s in list_signatures(session=session, team_id=team_id, name=name, version=version.version)}
-        if not wanted <= roles:
-            unsigned.append(version.version)
-    return unsigned
+    # Every version with its signatures in one query, rather than one per version.
+    statement = (
+        select(ContractVersion.version, ContractSignature.role)
+        .select_from(ContractVersion)
+        .outerjoin(
+            ContractSignature,
+            (col(ContractSignature.contract_version_id) == col(ContractVersion.id)) & (col(ContractSignature.team_id) == team_id),
+        )
+        .where(ContractVersion.contract_id == contract_id, ContractVersion.team_id == team_id)
+    )
+    roles: dict[int, set[str]] = {}
+    for version, role in session.exec(statement):
+        found = roles.setdefault(version, set())
+        if role is not None:
+            found.add(role)
+    return [version for version in sorted(roles) if not wanted <= roles[version]]
 
 
 def _failed_deliveries(session: Session, team_id: str, channel: str, start: datetime, end: datetime) -> list[str]:
@@ -110,21 +137,21 @@ def compose_audit(
         version = get_version(session=session, team_id=team_id, name=contract_name) if row else None
         if row is None or version is None:
             raise RecordNotFoundError(f"no contract named {contract_name!r} in this workspace")
-        spec = parse_version(version)
+        spec = _parsed(version)
         end = _local_midnight(week_end, spec.schedule.timezone)
         start = end - weeks * _WEEK
-        rows = snapshots_between(session=session, team_id=team_id, contract_id=row.id, start=start, end=end)
-        failed = snapshots_between(
-            session=session, team_id=team_id, contract_id=row.id, start=end - _WEEK, end=end, status=SnapshotStatus.FAILED
-        )
-        baseline_rows = {
-            name: snapshots_between(
-                session=session, team_id=team_id, contract_id=row.id,
-                start=_local_midnight(window.start, spec.schedule.timezone), end=_local_midnight(window.end, spec.schedule.timezone),
-            )
-            for name, window in spec.baselines.items()
-        }
-        unsigned = _unsigned_versions(session, team_id, contract_name, spec)
+        windows = [
+            (start, end, SnapshotStatus.OK),
+            (end - _WEEK, end, SnapshotStatus.FAILED),
+            *(
+                (_local_midnight(window.start, spec.schedule.timezone), _local_midnight(window.end, spec.schedule.timezone), SnapshotStatus.OK)
+                for window in spec.baselines.values()
+            ),
+        ]
+        # The weeks, the week's failed pulls and the baseline windows, every metric, in one query.
+        rows, failed, *baseline_found = snapshots_in_windows(session=session, team_id=team_id, contract_id=row.id, windows=windows)
+        baseline_rows = dict(zip(spec.baselines, baseline_found, strict=True))
+        unsigned = _unsigned_versions(session, team_id, row.id, spec)
         deliveries = _failed_deliveries(session, team_id, spec.channel, end - _WEEK, now)
         paused_until = row.paused_until
 
