@@ -6,6 +6,7 @@ import logging
 import secrets
 import string
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime
 
 from slack_bolt import App
@@ -84,6 +85,7 @@ def build_app(
     clock: Callable[[], datetime] | None = None,
     pull_requester: PullRequester | None = None,
     socket_mode: bool = False,
+    listener_executor: Executor | None = None,
 ) -> App:
     """The Northstar Bolt app.
 
@@ -109,6 +111,9 @@ def build_app(
         "raise_error_for_unhandled_request": False,
         "user_facing_authorize_error_message": build_reinstall()["text"],
     }
+    if listener_executor is not None:
+        # The caller owns the pool, so it can wait for every listener to finish (the demo does).
+        options["listener_executor"] = listener_executor
     if oauth:
         options["oauth_settings"] = make_oauth_settings(settings, engine)
     elif client.token is None:

@@ -283,6 +283,115 @@ def db_current() -> None:
     console.print(current_revision(make_engine(settings.database_url)) or "no schema (run `northstar db upgrade`)")
 
 
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder to write the demo into (replaced)")] = Path("northstar-demo"),
+    seed: Annotated[int, typer.Option(help="Seed of the generated warehouse")] = 7,
+    quiet: Annotated[bool, typer.Option(help="Do not print the transcript")] = False,
+) -> None:
+    """Run the whole product on this machine against a generated warehouse and a Slack stand-in."""
+    from bot.demo import run_demo
+
+    result = run_demo(out_dir=out, console=console, seed=seed, show=not quiet)
+    messages = sum(len(c.messages) for c in result.transcript.channels)
+    launches = ", ".join(f"{name}: {state}" for name, state in result.launch_states.items())
+    console.print(
+        f"\n[bold]Done in {result.seconds:.1f} s[/]: {result.pulls} pulls, {messages} messages in "
+        f"{len(result.transcript.channels)} channels; launches: {escape(launches)}"
+    )
+    console.print(f"Open [bold]{escape(str(result.index_html))}[/] to see the messages as Slack lays them out; charts are in {escape(str(result.charts_dir))}/")
+
+
+@app.command("run")
+def run(
+    http: Annotated[bool, typer.Option("--http", help="Serve Slack's HTTP requests (ASGI, uvicorn)")] = False,
+    socket: Annotated[bool, typer.Option("--socket", help="Connect with Socket Mode (needs SLACK_APP_TOKEN)")] = False,
+    host: Annotated[str, typer.Option(help="Interface for --http")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port for --http")] = 3000,
+    scheduler: Annotated[bool, typer.Option(help="Also run the scheduler and the outbox worker in this process")] = True,
+) -> None:
+    """Run the bot: HTTP for production (several replicas), Socket Mode for a small team."""
+    from bot.runner import run_http, run_socket
+    from bot.workers import background_workers
+
+    if http == socket:
+        raise _fail("choose exactly one of --http or --socket")
+    settings = _settings()
+    engine = _engine(settings)
+    with background_workers(settings=settings, engine=engine, enabled=scheduler):
+        if http:
+            run_http(settings, host=host, port=port, engine=engine)
+        else:
+            run_socket(settings, engine=engine)
+
+
+@app.command("outbox")
+def outbox(
+    failed: Annotated[bool, typer.Option("--failed", help="Only messages that failed for good")] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Show queued, delivered and failed messages."""
+    from bot.outbox_worker import outbox_status
+
+    settings = _settings()
+    engine = _engine(settings)
+    rows = outbox_status(engine, failed_only=failed, team_id=workspace, limit=limit)
+    if not rows:
+        console.print("No failed messages." if failed else "The outbox is empty.")
+        return
+    table = Table("key", "kind", "channel", "status", "attempts", "error / ts")
+    for row in rows:
+        table.add_row(escape(row.key), row.kind, escape(row.channel), row.status, str(row.attempts), escape(row.last_error or row.delivered_ts or ""))
+    console.print(table)
+
+
+@app.command("audit")
+def audit(
+    contract: str,
+    post: Annotated[bool, typer.Option("--post", help="Queue it for the contract's channel instead of printing")] = False,
+    week_end: Annotated[datetime | None, typer.Option(help="Last day of the week to audit (default: today)")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Print this week's audit of a contract as text, or queue it for Slack."""
+    from bot.blocks.audit import render_text
+    from bot.jobs.audit import compose_audit, post_audit
+    from storage.db import utcnow
+
+    settings = _settings()
+    engine = _engine(settings)
+    team_id = workspace or settings.default_workspace
+    now = utcnow()
+    end = (week_end or now).date()
+    if post:
+        rows = post_audit(engine=engine, team_id=team_id, contract_name=contract, week_end=end, now=now)
+        console.print(f"queued {len(rows)} message(s)" if rows else "this week's audit was already queued")
+        return
+    message = compose_audit(engine=engine, team_id=team_id, contract_name=contract, week_end=end, now=now, with_chart=False)
+    typer.echo(render_text(message.payloads))
+
+
+@app.command("launches")
+def launches(
+    contract: Annotated[str | None, typer.Option("--contract", help="Only this contract's decisions")] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """The record of launch decisions: recommendation, votes and final state."""
+    from bot.launches import list_launches
+
+    settings = _settings()
+    engine = _engine(settings)
+    views = list_launches(engine, workspace or settings.default_workspace, contract)
+    if not views:
+        console.print("No launch decisions yet.")
+        return
+    table = Table("requested", "contract", "experiment", "recommendation", "state", "votes")
+    for view in views:
+        votes = "; ".join(f"{v.role} {v.user_id}: {v.vote}" + (f" ({v.reason})" if v.reason else "") for v in view.votes)
+        table.add_row(f"{view.requested_at:%Y-%m-%d %H:%M}", escape(view.contract), escape(view.experiment or ""), view.recommendation, view.state, escape(votes))
+    console.print(table)
+
+
 def main() -> None:
     app()
 
