@@ -239,17 +239,17 @@ def main() -> None:
         rows = seed(engine, contracts, args.weeks, rng)
         seed_s = time.perf_counter() - t0
 
-        def compose_all(with_chart: bool) -> tuple[float, list]:
+        def compose_all(with_chart: bool) -> tuple[float, float, list]:
             messages = []
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             for contract, _ in contracts:
                 messages.append(
                     compose_audit(engine=engine, team_id=TEAM, contract_name=contract.name, week_end=WEEK_END, now=now, with_chart=with_chart)
                 )
-            return time.perf_counter() - start, messages
+            return time.perf_counter() - start, time.process_time() - cpu_start, messages
 
-        plain_s, plain = compose_all(False)
-        chart_s, charted = compose_all(True)
+        plain_s, plain_cpu_s, plain = compose_all(False)
+        chart_s, chart_cpu_s, charted = compose_all(True)
         violated = sum(1 for m in plain if m.audit.violated)
         threads = sum(1 for m in plain if len(m.payloads) > 1)
 
@@ -299,6 +299,9 @@ def main() -> None:
     print(f"audits with a violated bound: {violated}/{n}; split into thread replies: {threads}/{n}")
     print(f"compose without chart: {per_plain:.1f} ms/audit (target ≤ {TARGET_PLAIN_MS}) {'OK' if per_plain <= TARGET_PLAIN_MS else 'MISSED'}")
     print(f"compose with chart:    {per_chart:.1f} ms/audit (target ≤ {TARGET_CHART_MS}) {'OK' if per_chart <= TARGET_CHART_MS else 'MISSED'}")
+    # CPU time of this process: when other processes share the cores, wall time above rises and
+    # this does not, which tells a slower build from a busier machine.
+    print(f"  cpu time: {1000 * plain_cpu_s / n:.1f} ms/audit without chart, {1000 * chart_cpu_s / n:.1f} ms/audit with it")
     print(f"queued {queued} outbox rows in {queue_s:.2f} s; re-running 50 weeks queued {requeued} more")
     print(
         f"delivered {delivered} (failed {failed}) in {deliver_s:.1f} s wall, {passes} worker passes; "
