@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import logging
 from collections.abc import Callable
 
@@ -38,7 +40,10 @@ def run_http(
 
     require(settings, "slack_signing_secret")
     engine = _engine(settings, engine)
-    app = build_app(settings, engine=engine, pull_requester=pull_requester)
+    # Bolt acks from inside the listener, on its thread pool: with the default 5 threads, acks
+    # queue behind replies that wait on Slack's Web API. A larger pool keeps acks prompt.
+    listeners = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="northstar-listener")
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=listeners)
     uvicorn.run(build_asgi(app, engine=engine), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
 
 
@@ -52,7 +57,8 @@ def run_socket(
     """Connect over Socket Mode (``SLACK_APP_TOKEN``, ``xapp-…`` with ``connections:write``) and block."""
     require(settings, "slack_app_token", "slack_bot_token")
     engine = _engine(settings, engine)
-    app = build_app(settings, engine=engine, pull_requester=pull_requester, socket_mode=True)
+    listeners = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="northstar-listener")
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, socket_mode=True, listener_executor=listeners)
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     if on_ready is not None:
         on_ready(handler)

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         default=30.0, gt=0, validation_alias=AliasChoices("NORTHSTAR_STATEMENT_TIMEOUT_S", "statement_timeout_s")
     )
     row_cap: int = Field(default=100_000, gt=0, validation_alias=AliasChoices("NORTHSTAR_ROW_CAP", "row_cap"))
+    listener_threads: int = Field(
+        default=32, ge=1, le=512, validation_alias=AliasChoices("NORTHSTAR_LISTENER_THREADS", "listener_threads")
+    )
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("NORTHSTAR_LOG_LEVEL", "log_level"))
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "slack_client_secret", "encryption_key")
