@@ -1,17 +1,37 @@
-"""Guardrail alert, reminder and resolution messages. Pure builders: data in, payload out."""
+"""Guardrail alert, reminder and resolution messages. Pure builders: data in, payload out.
+
+An alert message is posted once and then edited in place as its breaches are acknowledged,
+snoozed, reminded about or recovered: :func:`build_alert_update` restates the posted payload
+with one :class:`AlertStanding` per alert state, so every edit starts from the same original and
+two edits can never stack up.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from bot.blocks.common import actions, button, context, escape, fields, header, section
+from bot.blocks.ids import ACTION_ALERT_ACKNOWLEDGE, ACTION_ALERT_SNOOZE
 from bot.blocks.limits import check_message
 from metrics.evaluation import Finding, format_value
 
-# Kept beside the builder until the shared ids module lists them; the listeners import these.
-ACTION_ALERT_ACKNOWLEDGE = "alert_acknowledge"
-ACTION_ALERT_SNOOZE = "alert_snooze"
+__all__ = [
+    "ACTION_ALERT_ACKNOWLEDGE",
+    "ACTION_ALERT_SNOOZE",
+    "AlertStanding",
+    "alert_state_ids",
+    "build_alert",
+    "build_alert_update",
+    "build_reminder",
+    "build_resolution",
+]
+
+_BUTTONS_BLOCK = "alert-"
+_STATUS_BLOCK = "alert-status-"
+_BUTTONS_ID = re.compile(r"^alert-(\d+)$")
 
 _EMOJI = {"critical": ":rotating_light:", "warning": ":warning:", "info": ":information_source:"}
 
@@ -29,6 +49,101 @@ def _signers(signers: Mapping[str, str]) -> str:
     return " ".join(f"<@{user}>" for user in dict.fromkeys(signers.values()))
 
 
+@dataclass(frozen=True)
+class AlertStanding:
+    """Where one breach of an alert message stands now, as the message should show it.
+
+    ``over`` is set once the breach has ended (recovered, or replaced by a later breach);
+    ``recovered_value`` is the value it came back at, already formatted in its unit.
+    """
+
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    snoozed_by: str | None = None
+    snoozed_until: datetime | None = None
+    breached_hours: float | None = None
+    over: bool = False
+    recovered_value: str | None = None
+    recovered_at: datetime | None = None
+
+    def lines(self) -> list[str]:
+        if self.over:
+            if self.recovered_at is not None:
+                value = f" at {self.recovered_value}" if self.recovered_value else ""
+                return [f":white_check_mark: Recovered{value} on {self.recovered_at:%Y-%m-%d}"]
+            return [":white_check_mark: Back within bounds"]
+        lines = []
+        if self.breached_hours is not None:
+            lines.append(f":hourglass: Still breached for {self.breached_hours:.0f} h")
+        if self.acknowledged_by is not None and self.acknowledged_at is not None:
+            lines.append(f":eyes: Acknowledged by <@{self.acknowledged_by}> at {self.acknowledged_at:%Y-%m-%d %H:%M} UTC")
+        if self.snoozed_by is not None and self.snoozed_until is not None:
+            lines.append(f":zzz: Snoozed until {self.snoozed_until:%Y-%m-%d %H:%M} UTC by <@{self.snoozed_by}>")
+        return lines
+
+    def buttons(self, value: str) -> list[dict]:
+        # Acknowledged stops reminders for good, so snoozing it too would change nothing.
+        if self.over or self.acknowledged_at is not None:
+            return []
+        shown = [button("Acknowledge", ACTION_ALERT_ACKNOWLEDGE, value, style="primary")]
+        if self.snoozed_until is None:
+            shown.append(button("Snooze 24 h", ACTION_ALERT_SNOOZE, value))
+        return shown
+
+
+def _controls(state_id: int, standing: AlertStanding | None) -> list[dict]:
+    """One breach's status line (once it has one) and the buttons that still make sense for it."""
+    standing = standing or AlertStanding()
+    value = str(state_id)
+    blocks: list[dict] = []
+    lines = standing.lines()
+    if lines:
+        blocks.append({**context(" · ".join(lines)), "block_id": f"{_STATUS_BLOCK}{value}"})
+    shown = standing.buttons(value)
+    if shown:
+        blocks.extend(actions(shown, block_id=f"{_BUTTONS_BLOCK}{value}"))
+    return blocks
+
+
+def alert_state_ids(payload: Mapping) -> list[int]:
+    """The alert state ids an alert message carries, in the order its breaches are shown."""
+    found = []
+    for block in payload.get("blocks") or []:
+        match = _BUTTONS_ID.match(str(block.get("block_id") or ""))
+        if match and block.get("type") == "actions":
+            found.append(int(match.group(1)))
+    return found
+
+
+def build_alert_update(original: Mapping, standings: Mapping[int, AlertStanding]) -> dict:
+    """The posted alert ``original`` restated with each breach's standing, for ``chat.update``.
+
+    Each breach's buttons are replaced by its status line and the buttons it still needs; the
+    rest of the message (numbers, bounds, signers) is kept as posted.
+    """
+    blocks: list[dict] = []
+    notes: list[str] = []
+    for block in original.get("blocks") or []:
+        block_id = str(block.get("block_id") or "")
+        if block_id.startswith(_STATUS_BLOCK):
+            continue
+        match = _BUTTONS_ID.match(block_id)
+        if match and block.get("type") == "actions":
+            state_id = int(match.group(1))
+            standing = standings.get(state_id)
+            blocks.extend(_controls(state_id, standing))
+            if standing is not None:
+                notes.extend(standing.lines())
+            continue
+        blocks.append(block)
+    text = str(original.get("text") or "")
+    if notes:
+        # The notification text has no emoji shortcodes to render; keep only the words.
+        plain = [re.sub(r"^:[a-z_]+: ", "", note) for note in dict.fromkeys(notes)]
+        text = f"{text} ({'; '.join(plain)})"
+    return check_message({"text": text[:3000], "blocks": blocks})
+
+
 def build_alert(
     *,
     contract_title: str,
@@ -39,7 +154,8 @@ def build_alert(
     """The first message of a breach (or of several, grouped): what, by how much, who, buttons.
 
     ``findings`` pairs each breached finding with its alert state id, which the Acknowledge and
-    Snooze buttons carry.
+    Snooze buttons carry; the buttons' block is named after the id so that later edits
+    (:func:`build_alert_update`) find each breach's place.
     """
     worst = "critical" if any(f.severity == "critical" for f, _ in findings) else "warning"
     count = len(findings)
@@ -55,16 +171,7 @@ def build_alert(
             pairs.append(("95% interval", f"{format_value(low, finding.unit)}–{format_value(high, finding.unit)}"))
         blocks.extend(fields(pairs))
         if state_id is not None:
-            value = str(state_id)
-            blocks.extend(
-                actions(
-                    [
-                        button("Acknowledge", ACTION_ALERT_ACKNOWLEDGE, value, style="primary"),
-                        button("Snooze 24 h", ACTION_ALERT_SNOOZE, value),
-                    ],
-                    block_id=f"alert-{value}",
-                )
-            )
+            blocks.extend(_controls(state_id, None))
     notes = []
     if signers:
         notes.append(f"Signers: {_signers(signers)}")

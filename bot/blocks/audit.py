@@ -11,14 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.blocks.common import actions, button, clip, context, divider, escape, fields, header, section
+from bot.blocks.ids import ACTION_REVIEW_REVISIT, ACTION_REVIEW_STILL_RIGHT, BLOCK_REVIEW
 from bot.blocks.limits import MAX_MESSAGE_BLOCKS, MAX_SECTION_TEXT, check_message, split_text
 from metrics.audit import REVIEW_QUESTION, Audit, BoundLine, HealthLine
 from metrics.evaluation import format_value
 
-# Kept beside the builder until the shared ids module lists them; the review handlers import these.
-ACTION_REVIEW_STILL_RIGHT = "review_still_right"
-ACTION_REVIEW_REVISIT = "review_revisit"
-BLOCK_REVIEW = "audit_review"
+__all__ = ["ACTION_REVIEW_REVISIT", "ACTION_REVIEW_STILL_RIGHT", "BLOCK_REVIEW", "build_audit_message", "render_text"]
 
 _STATUS = {
     "ok": ":white_check_mark:",

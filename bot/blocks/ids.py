@@ -13,6 +13,7 @@ COMMAND_EXPLAIN = "/explain"
 COMMAND_TRADEOFF = "/tradeoff"
 COMMAND_CONTRACT = "/contract"
 COMMAND_METRIC = "/metric"
+COMMAND_AUDIT = "/audit"
 
 # --- buttons --------------------------------------------------------------------------------
 # "Which contract did you mean?" — one button per contract; the value is an opaque token.
@@ -21,6 +22,14 @@ ACTION_CHOOSE_CONTRACT = re.compile(rf"^{ACTION_CHOOSE_CONTRACT_PREFIX}(:\d+)?$"
 # "Did you mean …?" under an unknown /explain term.
 ACTION_EXPLAIN_SUGGESTION_PREFIX = "explain_suggestion"
 ACTION_EXPLAIN_SUGGESTION = re.compile(rf"^{ACTION_EXPLAIN_SUGGESTION_PREFIX}(:\d+)?$")
+
+# Guardrail alerts: the value is the alert state's id, looked up again in the clicker's workspace.
+ACTION_ALERT_ACKNOWLEDGE = "alert_acknowledge"
+ACTION_ALERT_SNOOZE = "alert_snooze"
+# The weekly audit's review question: the value is the contract's name, looked up the same way.
+ACTION_REVIEW_STILL_RIGHT = "review_still_right"
+ACTION_REVIEW_REVISIT = "review_revisit"
+BLOCK_REVIEW = "audit_review"
 
 # --- modals ---------------------------------------------------------------------------------
 VIEW_CONTRACT_EDITOR = "contract_editor"
