@@ -29,6 +29,12 @@ def get_alert_state(*, session: Session, team_id: str, contract_id: int, metric:
     return session.exec(statement).first()
 
 
+def get_alert_state_by_id(*, session: Session, team_id: str, state_id: int) -> AlertState | None:
+    """The alert state with that id, if it belongs to the workspace (ids travel in button values)."""
+    statement = select(AlertState).where(AlertState.team_id == team_id, AlertState.id == state_id)
+    return session.exec(statement.execution_options(populate_existing=True)).first()
+
+
 def list_alert_states(
     *, session: Session, team_id: str, contract_id: int | None = None, state: str | None = None
 ) -> Sequence[AlertState]:
