@@ -9,7 +9,9 @@ One pull of one contract:
 3. evaluate each snapshot (:mod:`metrics.evaluation`) with its recent history, its baseline
    window's value and, for drift, its reference window's counts;
 4. step the alert state machine (:mod:`metrics.alerting`) and, in one transaction, write the
-   alert states (compare-and-set) and the outbox messages they call for. A concurrent writer
+   alert states (compare-and-set) and the outbox messages they call for: the alert, reminders
+   and resolutions in its thread, and an edit of the alert itself when a breach is reminded
+   about or recovers. A concurrent writer (another pull, a click on Acknowledge or Snooze)
    makes the transaction start over from fresh states rather than post twice.
 
 Everything slow or external is passed in: the engine, a warehouse factory, the clock, ``sleep``.
@@ -31,6 +33,7 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from bot.alerts import enqueue_alert_update
 from bot.blocks.alerts import build_alert, build_reminder, build_resolution
 from bot.settings import Settings
 from metrics.alerting import AlertIntent, AlertMemory, plan_alerts
@@ -430,6 +433,11 @@ def _write_alerts(
                         raise _StateMoved(key)
                 for intent in plan.intents:
                     _enqueue(session, team_id=team_id, target=target, intent=intent, now=now)
+                # Reminders and recoveries also edit the alert they follow up, so the message
+                # itself says where the breach stands (read after the writes above).
+                units = {m.name: m.unit for m in spec.metrics}
+                for alert_key in dict.fromkeys(i.thread_key for i in plan.intents if i.kind != "alert" and i.thread_key):
+                    enqueue_alert_update(session, team_id=team_id, alert_key=alert_key, now=now, units=units)
                 return plan.intents
         except _StateMoved as moved:
             logger.info("alert state %s of %s moved under us; evaluating again", moved, spec.name)

@@ -100,9 +100,16 @@ def test_failed_pulls_are_kept_retried_and_alerted_once(engine: Engine, small_wa
 
     recovered = pull(good, 2)
     assert not recovered.failed
-    replies = outbox(engine)[1:]
+    later = outbox(engine)[1:]
+    replies = [m for m in later if m.kind == "post"]
     assert [m.idempotency_key.split(":")[0] for m in replies] == ["resolution"] * 3
     assert {m.thread_key for m in replies} == {messages[0].idempotency_key}
+    # The grouped alert itself is edited once to say all three recovered, buttons gone.
+    [edit] = [m for m in later if m.kind == "update"]
+    assert edit.target_key == messages[0].idempotency_key
+    statuses = [b for b in edit.payload["blocks"] if b.get("block_id", "").startswith("alert-status-")]
+    assert len(statuses) == 3 and all("Recovered on" in str(b) for b in statuses)
+    assert not [b for b in edit.payload["blocks"] if b["type"] == "actions"]
 
 
 def test_missing_warehouse_configuration_is_a_permanent_failure(engine: Engine):
