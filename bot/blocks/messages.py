@@ -18,12 +18,17 @@ USAGE = {
         ["/tradeoff", "/tradeoff fraud-screening threshold 0.6", "/tradeoff fraud_recall vs fraud_loss_per_1k"],
     ),
     ids.COMMAND_CONTRACT: (
-        "`/contract list | show <name> | lint <name> | history <name> | diff <name> <a> <b> | sign <name> | new | edit <name>`",
-        ["/contract list", "/contract show fraud-screening", "/contract diff fraud-screening 1 2"],
+        "`/contract list | show <name> | lint <name> | history <name> | diff <name> <a> <b> | sign <name> | new | edit <name>` · "
+        "`/contract pause <name> [2d|12h|1w]` (signers; default 7 days) · `/contract resume <name>`",
+        ["/contract list", "/contract show fraud-screening", "/contract diff fraud-screening 1 2", "/contract pause fraud-screening 2d"],
     ),
     ids.COMMAND_METRIC: (
         "`/metric <contract> <metric> [history|refresh]` — latest value, window, sample size, status and trend.",
         ["/metric fraud-screening fraud_recall", "/metric fraud-screening fraud_recall history"],
+    ),
+    ids.COMMAND_AUDIT: (
+        "`/audit [<contract>]` — compose this week's audit now and post it to the contract's channel.",
+        ["/audit fraud-screening", "/audit"],
     ),
 }
 SHARE_HINT = "Add `share` to post the answer to the channel instead of only to you."
@@ -44,6 +49,14 @@ def build_usage(command: str, *, problem: str | None = None) -> dict:
 def build_notice(text: str) -> dict:
     """A one-line reply (refusals, confirmations) in plain words."""
     return {"text": text, "blocks": [section(escape(text))]}
+
+
+def build_mrkdwn_notice(text: str) -> dict:
+    """A one-line reply the app composed itself, so its mentions (``<@U…>``) render as mentions.
+
+    Anything a user typed must be escaped before it goes in.
+    """
+    return {"text": text, "blocks": [section(text)]}
 
 
 def build_error(reference: str) -> dict:

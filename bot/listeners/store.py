@@ -137,6 +137,11 @@ class Store:
             )
             return signature is not None
 
+    def set_paused(self, team_id: str, name: str, until: datetime | None) -> bool:
+        """Pause the contract's alerts until ``until`` (None resumes); False if there is no such contract."""
+        with session_scope(self.engine) as session:
+            return contract_repo.set_paused(session=session, team_id=team_id, name=name, until=until) is not None
+
     def signatures(self, team_id: str, name: str, version: int | None = None) -> list[SignatureView]:
         with session_scope(self.engine) as session:
             rows = contract_repo.list_signatures(session=session, team_id=team_id, name=name, version=version)

@@ -31,7 +31,7 @@ def test_manifest_validates_against_slacks_schema(manifest):
 
 def test_every_command_has_a_description_and_usage_hint(manifest):
     commands = {c["command"]: c for c in manifest["features"]["slash_commands"]}
-    assert set(commands) == {ids.COMMAND_EXPLAIN, ids.COMMAND_TRADEOFF, ids.COMMAND_CONTRACT, ids.COMMAND_METRIC, COMMAND_LAUNCH}
+    assert set(commands) == {ids.COMMAND_EXPLAIN, ids.COMMAND_TRADEOFF, ids.COMMAND_CONTRACT, ids.COMMAND_METRIC, COMMAND_LAUNCH, ids.COMMAND_AUDIT}
     for command in commands.values():
         assert command["description"] and command["usage_hint"]
 

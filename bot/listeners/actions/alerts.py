@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from bot.alerts import AlertOutcome, acknowledge_alert, snooze_alert
 from bot.blocks import ids
 from bot.blocks.limits import check_message
-from bot.blocks.messages import build_notice
+from bot.blocks.messages import build_mrkdwn_notice
 from bot.listeners.deps import Deps
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def tell(client: WebClient, body: dict, outcome: AlertOutcome) -> None:
     if not (channel and user):
         logger.info("alert click answered with nowhere to say it: %s", outcome.notice)
         return
-    client.chat_postEphemeral(channel=channel, user=user, **check_message(build_notice(outcome.notice)))
+    client.chat_postEphemeral(channel=channel, user=user, **check_message(build_mrkdwn_notice(outcome.notice)))
 
 
 def handle_acknowledge(ack: Ack, body: dict, action: dict, client: WebClient, deps: Deps) -> None:

@@ -1,10 +1,10 @@
-"""Slash commands: /explain, /tradeoff, /contract, /metric, /launch."""
+"""Slash commands: /explain, /tradeoff, /contract, /metric, /launch, /audit."""
 
 from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.listeners.commands import contract, explain, launch, metric, tradeoff
+from bot.listeners.commands import audit, contract, explain, launch, metric, tradeoff
 from bot.listeners.deps import Deps
 
 
@@ -14,3 +14,4 @@ def register(app: App, deps: Deps) -> None:
     contract.register(app, deps)
     metric.register(app, deps)
     launch.register(app, deps)
+    audit.register(app, deps)

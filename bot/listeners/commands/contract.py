@@ -1,10 +1,12 @@
-"""/contract list | show | lint | history | diff | sign | new | edit."""
+"""/contract list | show | lint | history | diff | sign | pause | resume | new | edit."""
 
 from __future__ import annotations
 
 import difflib
 import json
 import logging
+import re
+from datetime import timedelta
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
@@ -25,7 +27,7 @@ from bot.blocks.contract import (
     build_lint_report,
 )
 from bot.blocks.limits import check_message
-from bot.blocks.messages import build_notice, build_usage
+from bot.blocks.messages import build_mrkdwn_notice, build_notice, build_usage
 from bot.listeners.common import Invocation, UserFacingError, authorized_team, reply, reply_reinstall, workspace_known
 from bot.listeners.deps import Deps
 
@@ -148,7 +150,7 @@ def do_sign(deps: Deps, invocation: Invocation) -> dict:
     roles = [role for role in SIGNER_ROLES if latest.contract.signers.get(role) == invocation.user_id]
     if not roles:
         who = ", ".join(f"{role} <@{user}>" for role, user in latest.contract.signers.items()) or "nobody (the contract names no signers)"
-        return build_notice(f"Only the contract's listed signers can sign {name}: {who}.")
+        return build_mrkdwn_notice(f"Only the contract's listed signers can sign {latest.contract.name}: {who}.")
     recorded = [
         role for role in roles if deps.store.sign(invocation.team_id, name, version=latest.version, role=role, user_id=invocation.user_id)
     ]
@@ -158,6 +160,61 @@ def do_sign(deps: Deps, invocation: Invocation) -> dict:
     waiting = [role for role in latest.contract.signers if role not in signed]
     rest = f" Still waiting for: {', '.join(waiting)}." if waiting else " Every listed signer has signed this version."
     return build_notice(f"Signed {name} v{latest.version} as {', '.join(recorded)}.{rest}")
+
+
+DEFAULT_PAUSE = timedelta(days=7)
+MAX_PAUSE = timedelta(weeks=26)
+_DURATION = re.compile(r"^(\d{1,4})([hdw])$")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_duration(word: str) -> timedelta:
+    """``12h``, ``2d``, ``1w``: how long a pause lasts."""
+    match = _DURATION.match(word.lower())
+    if match is None or int(match.group(1)) == 0:
+        raise UserFacingError(f"“{word}” is not a duration: try `12h`, `2d` or `1w`.")
+    duration = int(match.group(1)) * _UNITS[match.group(2)]
+    if duration > MAX_PAUSE:
+        raise UserFacingError("A pause lasts at most 26 weeks; archive the contract if it is done.")
+    return duration
+
+
+def _signer_or_refusal(contract: Contract, user_id: str, verb: str) -> dict | None:
+    # Identity is the payload's user id checked against the stored contract's signers.
+    if user_id in contract.signers.values():
+        return None
+    who = ", ".join(f"{role} <@{user}>" for role, user in contract.signers.items()) or "nobody (the contract names no signers)"
+    return build_mrkdwn_notice(f"Only the contract's listed signers can {verb} {contract.name}: {who}.")
+
+
+def do_pause(deps: Deps, invocation: Invocation) -> dict:
+    name = _need_name(invocation, "pause")
+    extra = invocation.words[2:]
+    if len(extra) > 1:
+        raise UserFacingError(f"I didn't understand “{' '.join(extra)}”.")
+    if extra and extra[0].lower() == "resume":
+        return do_resume(deps, invocation)
+    duration = parse_duration(extra[0]) if extra else DEFAULT_PAUSE
+    contract = _contract(deps, invocation.team_id, name)
+    refusal = _signer_or_refusal(contract, invocation.user_id, "pause")
+    if refusal is not None:
+        return refusal
+    until = deps.clock() + duration
+    deps.store.set_paused(invocation.team_id, contract.name, until)
+    return build_notice(
+        f"Paused {contract.name} until {until:%Y-%m-%d %H:%M} UTC: breaches are still tracked, but no alerts or reminders "
+        f"go to {contract.channel} until then. `/contract resume {contract.name}` ends it early."
+    )
+
+
+def do_resume(deps: Deps, invocation: Invocation) -> dict:
+    name = _need_name(invocation, "resume")
+    contract = _contract(deps, invocation.team_id, name)
+    refusal = _signer_or_refusal(contract, invocation.user_id, "resume")
+    if refusal is not None:
+        return refusal
+    deps.store.set_paused(invocation.team_id, contract.name, None)
+    return build_notice(f"Resumed {contract.name}: alerts go to {contract.channel} again from the next pull.")
 
 
 def open_editor(deps: Deps, client: WebClient, invocation: Invocation, trigger_id: str) -> None:
@@ -190,6 +247,8 @@ SUBCOMMANDS = {
     "history": do_history,
     "diff": do_diff,
     "sign": do_sign,
+    "pause": do_pause,
+    "resume": do_resume,
 }
 
 
@@ -214,8 +273,8 @@ def handle_contract(ack: Ack, body: dict, client: WebClient, context, deps: Deps
     except UserFacingError as exc:
         reply(client, invocation, build_usage(ids.COMMAND_CONTRACT, problem=str(exc)), share=False)
         return
-    # Signing is personal; everything else may be shared.
-    reply(client, invocation, payload, share=invocation.share and verb != "sign")
+    # Signing and pausing answer only the person who asked; everything else may be shared.
+    reply(client, invocation, payload, share=invocation.share and verb not in ("sign", "pause", "resume"))
 
 
 def register(app: App, deps: Deps) -> None:
