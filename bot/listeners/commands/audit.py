@@ -19,6 +19,9 @@ logger = logging.getLogger(__name__)
 
 
 def _contract(deps: Deps, invocation: Invocation) -> Contract:
+    if invocation.words and invocation.contract_name is None:
+        # A word after /audit can only be a contract's name, so an unknown one is said as such.
+        invocation.contract_name = invocation.words.pop(0).lstrip("#")
     resolution = resolve_contract(deps, invocation)
     if resolution.choices:
         raise UserFacingError(f"Several contracts use this channel: name one of {', '.join(resolution.choices)}.")
