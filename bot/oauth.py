@@ -23,7 +23,9 @@ from bot.slack_client import require
 
 logger = logging.getLogger(__name__)
 
-BOT_SCOPES = ["commands", "chat:write", "files:write", "im:write"]
+# channels:history and groups:history let the outbox worker find a message it may already have
+# posted (by the key in its metadata) after a crash, instead of posting it twice.
+BOT_SCOPES = ["commands", "chat:write", "files:write", "im:write", "channels:history", "groups:history"]
 STATE_EXPIRATION_SECONDS = 600
 INSTALLATION_TOKEN_FIELDS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 BOT_TOKEN_FIELDS = ("bot_token", "bot_refresh_token")
