@@ -43,7 +43,7 @@ from bot.jobs.pull import pull_contract
 from bot.launches import get_launch
 from bot.outbox_worker import OutboxWorker, make_worker_client
 from bot.settings import Settings
-from bot.standin import SlackStandIn
+from bot.standin import SlackStandIn, channel_id
 from metrics.contract import Contract
 from storage.contracts import sync_contract
 from storage.db import make_engine, session_scope, upgrade_database
@@ -199,7 +199,7 @@ def build_transcript(standin: SlackStandIn, charts_dir: Path) -> Transcript:
         return channels[name]
 
     def place(channel: str, message: PostedMessage, thread_ts: str | None) -> None:
-        parent = by_ts.get((channel, thread_ts)) if thread_ts else None
+        parent = by_ts.get((channel_id(channel), thread_ts)) if thread_ts else None
         if parent is not None:
             parent.replies.append(message)
         else:
@@ -214,10 +214,11 @@ def build_transcript(standin: SlackStandIn, charts_dir: Path) -> Transcript:
         if call.method == "chat.postMessage":
             channel = str(params["channel"])
             message = PostedMessage(ts=answer["ts"], author="Northstar", text=str(params.get("text") or ""), blocks=blocks, replies=[], files=[])
-            by_ts[(channel, answer["ts"])] = message
+            # Threads and edits refer to the channel by the id Slack answered with.
+            by_ts[(channel_id(channel), answer["ts"])] = message
             place(channel, message, params.get("thread_ts"))
         elif call.method == "chat.update":
-            message = by_ts.get((str(params["channel"]), str(params["ts"])))
+            message = by_ts.get((channel_id(params["channel"]), str(params["ts"])))
             if message is not None:
                 message.text, message.blocks, message.edited = str(params.get("text") or message.text), blocks, True
         elif call.method == "chat.postEphemeral":

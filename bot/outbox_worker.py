@@ -164,6 +164,7 @@ def _make_webhook_client(url: str) -> WebhookClient:
 class _Delivered:
     ts: str | None
     adopted: bool = False  # found already posted in the channel
+    channel: str | None = None  # the channel id Slack answered with (a post may name "#channel")
 
 
 @dataclass(frozen=True)
@@ -387,7 +388,7 @@ class OutboxWorker:
         key = message.idempotency_key
         with session_scope(self.engine) as session:
             if isinstance(outcome, _Delivered):
-                if not mark_delivered(session=session, message_id=message.id, ts=outcome.ts, delivered_at=now):  # type: ignore[arg-type]
+                if not mark_delivered(session=session, message_id=message.id, ts=outcome.ts, delivered_at=now, channel=outcome.channel):  # type: ignore[arg-type]
                     self.logger.warning("outbox: %s was delivered but another worker had taken it over", key)
                 (report.adopted if outcome.adopted else report.delivered).append(key)
                 return
@@ -466,12 +467,13 @@ class OutboxWorker:
                 thread_ts=message.thread_ts,
                 metadata={"event_type": METADATA_EVENT_TYPE, "event_payload": {"key": message.idempotency_key}},
             )
-            return _Delivered(ts=response.get("ts"))
+            return _Delivered(ts=response.get("ts"), channel=response.get("channel"))
         if kind == OutboxKind.UPDATE:
-            target_ts = self._delivered_ts(message.target_key)
+            target_ts, target_channel = self._delivered(message.target_key)
             if target_ts is None:
                 return _Permanent(error=f"the message to edit ({message.target_key}) has no ts")
-            response = client.chat_update(**_without(payload, "channel", "ts"), channel=message.channel, ts=target_ts)
+            # chat.update takes only a channel id, while a post may have named "#channel".
+            response = client.chat_update(**_without(payload, "channel", "ts"), channel=target_channel or message.channel, ts=target_ts)
             return _Delivered(ts=response.get("ts") or target_ts)
         if kind == OutboxKind.EPHEMERAL:
             response = client.chat_postEphemeral(
@@ -506,12 +508,13 @@ class OutboxWorker:
             return _Retry(error=f"HTTP {response.status_code}: {body}", uncertain=True)
         return _Permanent(error=body)
 
-    def _delivered_ts(self, key: str | None) -> str | None:
+    def _delivered(self, key: str | None) -> tuple[str | None, str | None]:
+        """The ts and channel id of a delivered message, (None, None) when it is not delivered."""
         if key is None:
-            return None
+            return None, None
         with session_scope(self.engine) as session:
             row = session.exec(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
-            return row.delivered_ts if row is not None else None
+            return (row.delivered_ts, row.channel) if row is not None else (None, None)
 
     def _find_posted(self, client: WebClient, message: OutboxMessage, *, oldest: datetime) -> str | None:
         """The ts of the message carrying this key in its channel (or thread), if Slack has it."""

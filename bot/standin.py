@@ -37,6 +37,14 @@ MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
 
 
+def channel_id(channel: str) -> str:
+    """The id Slack answers with: a post may name ``#fraud-ml``, the answer says ``CFRAUDML``."""
+    channel = str(channel)
+    if not channel.startswith("#"):
+        return channel
+    return "C" + "".join(ch for ch in channel[1:].upper() if ch.isalnum())
+
+
 @dataclass
 class Call:
     """One request the stand-in received."""
@@ -270,7 +278,7 @@ class SlackStandIn:
             if method == "chat.update" and not params.get("ts"):
                 return {"ok": False, "error": "message_not_found"}
             ts = params.get("ts") or self._next_ts()
-            return {"ok": True, "channel": params["channel"], "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+            return {"ok": True, "channel": channel_id(params["channel"]), "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
         if method in ("views.open", "views.update", "views.push"):
             view = params.get("view")
             if isinstance(view, str):

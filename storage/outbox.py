@@ -136,13 +136,20 @@ def claim_due_messages(
 
 
 def mark_delivered(
-    *, session: Session, message_id: int, ts: str | None, delivered_at: datetime | None = None
+    *, session: Session, message_id: int, ts: str | None, delivered_at: datetime | None = None, channel: str | None = None
 ) -> bool:
-    """Record Slack's ts for a message being sent; False if it was not in 'sending'."""
+    """Record Slack's ts (and the channel id it answered with) for a message being sent.
+
+    False if it was not in 'sending'. Keeping the id matters because edits need it: a message
+    queued for "#fraud-ml" can only be updated through "C0…".
+    """
+    values: dict[str, Any] = {"status": OutboxStatus.DELIVERED, "delivered_ts": ts, "delivered_at": delivered_at or utcnow(), "last_error": None}
+    if channel:
+        values["channel"] = channel
     statement = (
         update(OutboxMessage)
         .where(col(OutboxMessage.id) == message_id, col(OutboxMessage.status) == OutboxStatus.SENDING)
-        .values(status=OutboxStatus.DELIVERED, delivered_ts=ts, delivered_at=delivered_at or utcnow(), last_error=None)
+        .values(**values)
     )
     return session.exec(statement).rowcount == 1
 

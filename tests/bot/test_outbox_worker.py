@@ -549,3 +549,23 @@ def test_status_and_findings_show_permanent_failures(engine, standin, clock):
     assert failed_delivery_findings(engine, team_id=TEAM, channel="C0FRAUDML") == []
     assert failed_delivery_findings(engine, team_id="T0OTHER02") == []
     assert failed_delivery_findings(engine, team_id=TEAM, since=START + timedelta(seconds=1)) == []
+
+
+def test_an_edit_goes_to_the_channel_id_slack_answered_with(engine, slack_standin):
+    # chat.update accepts only a channel id; a post may have named the channel "#fraud-ml".
+    with session_scope(engine) as session:
+        enqueue_message(session=session, team_id="T0EDIT", idempotency_key="edit:post", kind="post", channel="#fraud-ml", payload={"text": "first"})
+        enqueue_message(session=session, team_id="T0EDIT", idempotency_key="edit:update", kind="update", channel="#fraud-ml", target_key="edit:post", payload={"text": "second"})
+    clock = [datetime.now(UTC) + timedelta(seconds=1)]
+    worker = OutboxWorker(
+        engine=engine, client_for_team=lambda team: make_worker_client(token="xoxb-t", base_url=slack_standin.api_url),
+        worker_id="edit", clock=lambda: clock[0], sleep=lambda s: None, jitter=lambda: 0.5,
+    )
+    for _ in range(5):
+        worker.run_once(clock[0])
+        clock[0] += timedelta(seconds=2)
+    updates = slack_standin.calls_to("chat.update")
+    with session_scope(engine) as session:
+        rows = [(m.idempotency_key, m.status, m.last_error, m.channel) for m in (get_message(session=session, idempotency_key=k) for k in ("edit:post", "edit:update"))]
+    assert len(updates) == 1, (rows, [c.method for c in slack_standin.calls])
+    assert updates[0].params["channel"] == "CFRAUDML"
