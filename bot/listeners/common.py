@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
@@ -155,3 +155,30 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 def parse_float(word: str) -> float | None:
     return float(word) if _NUMBER.match(word) else None
+
+
+def run_command(
+    body: dict,
+    client: WebClient,
+    context,
+    deps: Deps,
+    *,
+    command: str,
+    answer: Callable[[Invocation], None],
+    needs_words: bool = True,
+) -> None:
+    """The steps every slash command shares once acked: help and usage, an unknown workspace,
+    then the command's own ``answer``; a :class:`UserFacingError` becomes a usage reply."""
+    from bot.blocks.messages import build_usage
+
+    invocation = Invocation.from_command(body)
+    if (needs_words and not invocation.words) or (invocation.words and invocation.words[0].lower() == "help"):
+        reply(client, invocation, build_usage(command), share=False)
+        return
+    if not workspace_known(deps, invocation.team_id, authorized_team(context)):
+        reply_reinstall(client, invocation)
+        return
+    try:
+        answer(invocation)
+    except UserFacingError as exc:
+        reply(client, invocation, build_usage(command, problem=str(exc)), share=False)

@@ -9,9 +9,9 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.blocks import ids
-from bot.blocks.messages import build_notice, build_usage
+from bot.blocks.messages import build_notice
 from bot.jobs.audit import post_audit
-from bot.listeners.common import Invocation, UserFacingError, authorized_team, reply, reply_reinstall, resolve_contract, workspace_known
+from bot.listeners.common import Invocation, UserFacingError, reply, resolve_contract, run_command
 from bot.listeners.deps import Deps
 from metrics.contract import Contract
 
@@ -47,19 +47,10 @@ def answer(deps: Deps, invocation: Invocation) -> dict:
 
 def handle_audit(ack: Ack, body: dict, client: WebClient, context, deps: Deps) -> None:
     ack()
-    invocation = Invocation.from_command(body)
-    if invocation.words and invocation.words[0].lower() == "help":
-        reply(client, invocation, build_usage(ids.COMMAND_AUDIT), share=False)
-        return
-    if not workspace_known(deps, invocation.team_id, authorized_team(context)):
-        reply_reinstall(client, invocation)
-        return
-    try:
-        payload = answer(deps, invocation)
-    except UserFacingError as exc:
-        reply(client, invocation, build_usage(ids.COMMAND_AUDIT, problem=str(exc)), share=False)
-        return
-    reply(client, invocation, payload, share=False)
+    run_command(
+        body, client, context, deps, command=ids.COMMAND_AUDIT, needs_words=False,
+        answer=lambda invocation: reply(client, invocation, answer(deps, invocation), share=False),
+    )
 
 
 def register(app: App, deps: Deps) -> None:

@@ -12,17 +12,13 @@ from metrics.explain import Explanation, Reading, explain, lookup
 
 from bot.blocks import ids
 from bot.blocks.explain import ExplainView, build_explanation, build_unknown_term
-from bot.blocks.messages import build_usage
 from bot.listeners.analysis import classification_threshold
 from bot.listeners.common import (
+    run_command,
     Invocation,
-    authorized_team,
-    UserFacingError,
     ask_which_contract,
     reply,
-    reply_reinstall,
     resolve_contract,
-    workspace_known,
 )
 from bot.listeners.deps import Deps
 
@@ -115,17 +111,10 @@ def answer(deps: Deps, client: WebClient, invocation: Invocation) -> None:
 
 def handle_explain(ack: Ack, body: dict, client: WebClient, context, deps: Deps) -> None:
     ack()
-    invocation = Invocation.from_command(body)
-    if not invocation.words or invocation.words[0].lower() == "help":
-        reply(client, invocation, build_usage(ids.COMMAND_EXPLAIN), share=False)
-        return
-    if not workspace_known(deps, invocation.team_id, authorized_team(context)):
-        reply_reinstall(client, invocation)
-        return
-    try:
-        answer(deps, client, invocation)
-    except UserFacingError as exc:
-        reply(client, invocation, build_usage(ids.COMMAND_EXPLAIN, problem=str(exc)), share=False)
+    run_command(
+        body, client, context, deps, command=ids.COMMAND_EXPLAIN, needs_words=True,
+        answer=lambda invocation: answer(deps, client, invocation),
+    )
 
 
 def register(app: App, deps: Deps) -> None:

@@ -8,18 +8,16 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot.blocks import ids
-from bot.blocks.messages import build_notice, build_usage
+from bot.blocks.messages import build_notice
 from bot.blocks.metric import build_metric
 from bot.listeners.analysis import summarise_metric
 from bot.listeners.common import (
+    run_command,
     Invocation,
     UserFacingError,
     ask_which_contract,
-    authorized_team,
     reply,
-    reply_reinstall,
     resolve_contract,
-    workspace_known,
 )
 from bot.listeners.deps import Deps
 
@@ -58,17 +56,10 @@ def answer(deps: Deps, client: WebClient, invocation: Invocation) -> None:
 
 def handle_metric(ack: Ack, body: dict, client: WebClient, context, deps: Deps) -> None:
     ack()
-    invocation = Invocation.from_command(body)
-    if not invocation.words or invocation.words[0].lower() == "help":
-        reply(client, invocation, build_usage(ids.COMMAND_METRIC), share=False)
-        return
-    if not workspace_known(deps, invocation.team_id, authorized_team(context)):
-        reply_reinstall(client, invocation)
-        return
-    try:
-        answer(deps, client, invocation)
-    except UserFacingError as exc:
-        reply(client, invocation, build_usage(ids.COMMAND_METRIC, problem=str(exc)), share=False)
+    run_command(
+        body, client, context, deps, command=ids.COMMAND_METRIC, needs_words=True,
+        answer=lambda invocation: answer(deps, client, invocation),
+    )
 
 
 def register(app: App, deps: Deps) -> None:

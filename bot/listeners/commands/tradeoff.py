@@ -10,21 +10,18 @@ from slack_sdk import WebClient
 from metrics.contract import BOUNDED_ROLES, Contract, Kind, Role
 
 from bot.blocks import ids
-from bot.blocks.messages import build_usage
 from bot.blocks.tradeoff import build_hierarchy, build_tradeoff
 from bot.charts import tradeoff_chart
 from bot.listeners.analysis import build_tradeoff as compute_tradeoff
 from bot.listeners.analysis import comovement
 from bot.listeners.common import (
+    run_command,
     Invocation,
     UserFacingError,
     ask_which_contract,
-    authorized_team,
     parse_float,
     reply,
-    reply_reinstall,
     resolve_contract,
-    workspace_known,
 )
 from bot.listeners.deps import Deps
 
@@ -121,17 +118,10 @@ def answer(deps: Deps, client: WebClient, invocation: Invocation) -> None:
 
 def handle_tradeoff(ack: Ack, body: dict, client: WebClient, context, deps: Deps) -> None:
     ack()
-    invocation = Invocation.from_command(body)
-    if invocation.words and invocation.words[0].lower() == "help":
-        reply(client, invocation, build_usage(ids.COMMAND_TRADEOFF), share=False)
-        return
-    if not workspace_known(deps, invocation.team_id, authorized_team(context)):
-        reply_reinstall(client, invocation)
-        return
-    try:
-        answer(deps, client, invocation)
-    except UserFacingError as exc:
-        reply(client, invocation, build_usage(ids.COMMAND_TRADEOFF, problem=str(exc)), share=False)
+    run_command(
+        body, client, context, deps, command=ids.COMMAND_TRADEOFF, needs_words=False,
+        answer=lambda invocation: answer(deps, client, invocation),
+    )
 
 
 def register(app: App, deps: Deps) -> None:
