@@ -33,6 +33,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from metrics.contract import BusinessTerms, Contract, Direction, Kind, Metric, Role
+from metrics.drift import PSI_SIGNIFICANT, PSI_STABLE
 
 __all__ = [
     "COMMON_TERMS",
@@ -1659,24 +1660,19 @@ def _mean_error(ctx: _Context) -> str | None:
     return f"{ctx.lead}: the model {lean} by {size} on average."
 
 
-# Conventional PSI bands; kept here rather than imported so the wording and the numbers stay together.
-_PSI_STABLE = 0.1
-_PSI_SIGNIFICANT = 0.25
-
-
 def _psi(ctx: _Context) -> str | None:
     if ctx.value is None:
         return None
-    if ctx.value < _PSI_STABLE:
-        verdict = f"stable against the reference window (below {_PSI_STABLE:g})"
-    elif ctx.value < _PSI_SIGNIFICANT:
+    if ctx.value < PSI_STABLE:
+        verdict = f"stable against the reference window (below {PSI_STABLE:g})"
+    elif ctx.value < PSI_SIGNIFICANT:
         verdict = (
-            f"a moderate shift from the reference window ({_PSI_STABLE:g}–{_PSI_SIGNIFICANT:g}), worth "
-            f"investigating before it reaches {_PSI_SIGNIFICANT:g}"
+            f"a moderate shift from the reference window ({PSI_STABLE:g}–{PSI_SIGNIFICANT:g}), worth "
+            f"investigating before it reaches {PSI_SIGNIFICANT:g}"
         )
     else:
         verdict = (
-            f"a significant shift from the reference window ({_PSI_SIGNIFICANT:g} or more): check the pipeline "
+            f"a significant shift from the reference window ({PSI_SIGNIFICANT:g} or more): check the pipeline "
             "and whether the model needs retraining"
         )
     return f"{ctx.lead}: {verdict}."
