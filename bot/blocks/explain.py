@@ -65,4 +65,4 @@ def build_unknown_term(term: str, suggestions: Sequence[str]) -> dict:
             button(s, ids.indexed(ids.ACTION_EXPLAIN_SUGGESTION_PREFIX, i), s) for i, s in enumerate(suggestions[:25])
         ]
         blocks.extend(actions(buttons))
-    return {"text": text + (" Suggestions: " + ", ".join(suggestions) if suggestions else ""), "blocks": blocks}
+    return {"text": escape(text) + (" Suggestions: " + ", ".join(suggestions) if suggestions else ""), "blocks": blocks}

@@ -197,8 +197,10 @@ def build_launch_history(contract: str, launches: list[LaunchView]) -> dict:
 
 
 def build_launch_usage(problem: str | None = None) -> dict:
+    # The problem may quote what was typed, which can be longer than one section holds.
+    problem = clip(problem, 500) if problem else problem
     blocks = [section(f":thinking_face: {escape(problem)}")] if problem else []
     blocks.append(section(USAGE))
     blocks.append(context("Examples: `/launch fraud-screening` · `/launch fraud-screening model-v2` · `/launch history fraud-screening`"))
-    text = f"{problem} — usage: {USAGE}" if problem else f"Usage: {USAGE}"
+    text = f"{escape(problem)} — usage: {USAGE}" if problem else f"Usage: {USAGE}"
     return check_message({"text": text, "blocks": blocks})

@@ -42,7 +42,7 @@ def build_usage(command: str, *, problem: str | None = None) -> dict:
         blocks.append(section(f":thinking_face: {escape(problem)}"))
     blocks.append(section(synopsis))
     blocks.append(context("Examples: " + " · ".join(f"`{e}`" for e in examples), SHARE_HINT))
-    text = f"{problem} — usage: {synopsis}" if problem else f"Usage: {synopsis}"
+    text = f"{escape(problem)} — usage: {synopsis}" if problem else f"Usage: {synopsis}"
     return {"text": text, "blocks": blocks}
 
 
@@ -82,4 +82,4 @@ def build_choose_contract(names: Sequence[str], tokens: Sequence[str], *, prompt
         button(name, ids.indexed(ids.ACTION_CHOOSE_CONTRACT_PREFIX, i), token) for i, (name, token) in enumerate(zip(names, tokens))
     ]
     text = f"{prompt} Several contracts use this channel: which one?"
-    return {"text": text, "blocks": [section(escape(text)), *actions(buttons)]}
+    return {"text": escape(text), "blocks": [section(escape(text)), *actions(buttons)]}
