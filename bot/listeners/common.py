@@ -40,7 +40,8 @@ class Invocation:
 
     @classmethod
     def from_command(cls, body: dict) -> Invocation:
-        raw = (body.get("text") or "").strip()
+        # PostgreSQL refuses NUL in text parameters; nobody means one in a contract or metric name.
+        raw = (body.get("text") or "").replace("\x00", "").strip()
         words = raw.split()
         share = any(w.lower() == "share" for w in words)
         words = [w for w in words if w.lower() != "share"]

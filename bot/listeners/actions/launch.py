@@ -24,7 +24,9 @@ _REGISTERED = "_northstar_launch_actions"
 
 
 def _who(body: dict, action: dict) -> tuple[str, str, str]:
-    return (body.get("team") or {}).get("id", ""), (body.get("user") or {}).get("id", ""), str(action.get("value") or "")
+    # No decision id holds a NUL, and PostgreSQL refuses one in a query parameter.
+    decision_id = str(action.get("value") or "").replace("\x00", "")
+    return (body.get("team") or {}).get("id", ""), (body.get("user") or {}).get("id", ""), decision_id
 
 
 def show_outcome(client: WebClient, body: dict, outcome: VoteOutcome, *, redraw: bool) -> None:
