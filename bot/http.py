@@ -114,9 +114,17 @@ def build_asgi(app: App, *, engine: Engine, metrics: RequestMetrics | None = Non
     async def slack_events(request: Request) -> Response:
         started = clock()
         body = await request.body()
-        bolt_request = to_bolt_request(request, body)
+        kind = request_kind(body, request.headers.get("content-type", ""))
+        try:
+            # Bolt reads the body before it checks the signature, and fails on a field of an
+            # unexpected type: that is a bad request, not a server error, and its body stays out of the log.
+            bolt_request = to_bolt_request(request, body)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+            logger.warning("refused a request Bolt could not read (%s)", type(exc).__name__)
+            metrics.observe(kind, 400, clock() - started)
+            return PlainTextResponse("bad request", status_code=400)
         bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
-        metrics.observe(request_kind(body, request.headers.get("content-type", "")), bolt_response.status, clock() - started)
+        metrics.observe(kind, bolt_response.status, clock() - started)
         return to_starlette_response(bolt_response)
 
     async def oauth_install(request: Request) -> Response:
