@@ -55,9 +55,16 @@ def uses_oauth(settings: Settings) -> bool:
 
 def _where(body: dict) -> tuple[str | None, str | None]:
     """The channel and user an error reply should go to, for any payload type."""
-    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
-    user = body.get("user_id") or (body.get("user") or {}).get("id")
-    return channel, user
+    def nested(key: str) -> str | None:
+        # The body may be what made the listener fail: a field of an unexpected type must not
+        # make this handler fail too.
+        value = body.get(key)
+        found = value.get("id") if isinstance(value, dict) else None
+        return found if isinstance(found, str) else None
+
+    channel = body.get("channel_id") or nested("channel")
+    user = body.get("user_id") or nested("user")
+    return (channel if isinstance(channel, str) else None), (user if isinstance(user, str) else None)
 
 
 def handle_errors(error: Exception, body: dict, client: WebClient) -> None:
