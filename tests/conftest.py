@@ -38,6 +38,19 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def skip_without_postgres() -> None:
+    reason = "PostgreSQL tests need NORTHSTAR_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + "; CI must run them")  # a skipped backend would pass CI untested
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A test marked `postgres` needs the server even when it takes no database fixture.
+    if item.get_closest_marker("postgres") is not None and not POSTGRES_URL:
+        skip_without_postgres()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """An engine on an empty database (no schema): SQLite in tmp_path, or a fresh PostgreSQL schema."""
@@ -47,10 +60,7 @@ def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         engine.dispose()
         return
     if not POSTGRES_URL:
-        reason = "PostgreSQL tests need NORTHSTAR_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + "; CI must run them")  # a skipped backend would pass CI untested
-        pytest.skip(reason)
+        skip_without_postgres()
     schema = f"test_{uuid.uuid4().hex[:16]}"
     admin = make_engine(POSTGRES_URL)
     with admin.begin() as connection:
