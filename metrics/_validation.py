@@ -6,6 +6,7 @@ offending argument and value, so callers never see a bare numpy traceback or a s
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Literal
 
@@ -81,6 +82,17 @@ def as_counts(values, *, name: str) -> np.ndarray:
             f"{name} must be non-negative; found {arr[tuple(idx)]!r} at index {tuple(int(i) for i in idx)}"
         )
     return arr
+
+
+def as_non_negative(value, *, name: str) -> float:
+    """Return ``value`` as a finite, non-negative float (a count, a cost, a rate)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise MetricInputError(f"{name} must be a number, got {value!r}") from exc
+    if not math.isfinite(number) or number < 0:
+        raise MetricInputError(f"{name} must be finite and non-negative, got {value!r}")
+    return number
 
 
 def safe_divide(numerator: float, denominator: float, *, metric: str, zero_division: ZeroDivision = "warn") -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metrics._validation import ZeroDivision, as_counts, check_same_length
+from metrics._validation import ZeroDivision, as_counts, as_non_negative, check_same_length
 from metrics.errors import MetricInputError, UndefinedMetricWarning
 
 __all__ = [
@@ -72,8 +72,8 @@ def expected_cost(fp: float, fn: float, *, cost_fp: float, cost_fn: float) -> fl
     >>> expected_cost(12, 3, cost_fp=15.0, cost_fn=400.0)
     1380.0
     """
-    fp_, fn_ = _non_negative(fp, "fp"), _non_negative(fn, "fn")
-    c_fp, c_fn = _non_negative(cost_fp, "cost_fp"), _non_negative(cost_fn, "cost_fn")
+    fp_, fn_ = as_non_negative(fp, name="fp"), as_non_negative(fn, name="fn")
+    c_fp, c_fn = as_non_negative(cost_fp, name="cost_fp"), as_non_negative(cost_fn, name="cost_fn")
     return fp_ * c_fp + fn_ * c_fn
 
 
@@ -85,8 +85,8 @@ def scale_to_volume(count: float, n: float, *, volume: float) -> float:
     >>> scale_to_volume(30, 10_000, volume=250_000)
     750.0
     """
-    c, total = _non_negative(count, "count"), _non_negative(n, "n")
-    vol = _non_negative(volume, "volume")
+    c, total = as_non_negative(count, name="count"), as_non_negative(n, name="n")
+    vol = as_non_negative(volume, name="volume")
     if total == 0:
         raise MetricInputError("n must be positive to scale to a volume, got 0")
     return c / total * vol
@@ -119,12 +119,12 @@ def weekly_cost(
     >>> weekly_cost(9, 2, 1_000, weekly_volume=10_000, cost_fp=15.0, cost_fn=400.0)
     9350.0
     """
-    total = _non_negative(n, "n")
+    total = as_non_negative(n, name="n")
     if total == 0:
         raise MetricInputError("n must be positive to scale to a weekly volume, got 0")
-    if _non_negative(fp, "fp") + _non_negative(fn, "fn") > total:
+    if as_non_negative(fp, name="fp") + as_non_negative(fn, name="fn") > total:
         raise MetricInputError(f"fp + fn ({fp} + {fn}) exceeds the window size n={n}")
-    volume = _non_negative(weekly_volume, "weekly_volume")
+    volume = as_non_negative(weekly_volume, name="weekly_volume")
     return expected_cost(fp, fn, cost_fp=cost_fp, cost_fn=cost_fn) / total * volume
 
 
@@ -415,8 +415,8 @@ class _Curve:
         n = counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"]
         if (n == 0).any():
             raise MetricInputError(f"candidate {int(np.flatnonzero(n == 0)[0])} has no items (tp+fp+tn+fn = 0)")
-        c_fp, c_fn = _non_negative(cost_fp, "cost_fp"), _non_negative(cost_fn, "cost_fn")
-        scale = np.ones_like(n) if volume is None else _non_negative(volume, "volume") / n
+        c_fp, c_fn = as_non_negative(cost_fp, name="cost_fp"), as_non_negative(cost_fn, name="cost_fn")
+        scale = np.ones_like(n) if volume is None else as_non_negative(volume, name="volume") / n
         cost = (counts["fp"] * c_fp + counts["fn"] * c_fn) * scale
         return cls(thresholds=thr, cost=cost, scale=scale, **counts)
 
@@ -518,16 +518,6 @@ def _as_thresholds(values) -> np.ndarray:
     if np.isnan(arr).any():
         raise MetricInputError(f"thresholds contain NaN (first at index {int(np.flatnonzero(np.isnan(arr))[0])})")
     return arr
-
-
-def _non_negative(value, name: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise MetricInputError(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(v) or v < 0:
-        raise MetricInputError(f"{name} must be finite and non-negative, got {value!r}")
-    return v
 
 
 def _fmt(x: float) -> str:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from metrics._validation import ZeroDivision, safe_divide
+from metrics._validation import ZeroDivision, as_non_negative, safe_divide
 from metrics.errors import MetricInputError
 
 __all__ = ["Disparity", "disaggregate", "rate_by_segment"]
@@ -131,7 +131,7 @@ def disaggregate(
         raise MetricInputError("values_by_segment is empty")
     if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 0:
         raise MetricInputError(f"min_samples must be a non-negative integer, got {min_samples!r}")
-    values = {str(k): _non_negative(v, f"value for segment {k!r}") for k, v in values_by_segment.items()}
+    values = {str(k): as_non_negative(v, name=f"value for segment {k!r}") for k, v in values_by_segment.items()}
 
     excluded: dict[str, int] = {}
     if min_n is not None or min_samples > 0:
@@ -142,7 +142,7 @@ def disaggregate(
             raise MetricInputError(f"min_n has no sample size for segment(s): {', '.join(missing)}")
         for k in values:
             n = min_n[k]
-            if isinstance(n, bool) or _non_negative(n, f"min_n for segment {k!r}") != int(n):
+            if isinstance(n, bool) or as_non_negative(n, name=f"min_n for segment {k!r}") != int(n):
                 raise MetricInputError(f"min_n for segment {k!r} must be a whole number, got {n!r}")
             if n < min_samples:
                 excluded[k] = int(n)
@@ -206,23 +206,13 @@ def rate_by_segment(
         )
     return {
         str(k): safe_divide(
-            _non_negative(numerators[k], f"numerator for segment {k!r}"),
-            _non_negative(denominators[k], f"denominator for segment {k!r}"),
+            as_non_negative(numerators[k], name=f"numerator for segment {k!r}"),
+            as_non_negative(denominators[k], name=f"denominator for segment {k!r}"),
             metric=f"rate for segment {k!r}",
             zero_division=zero_division,
         )
         for k in numerators
     }
-
-
-def _non_negative(value, what: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise MetricInputError(f"{what} must be a number, got {value!r}") from exc
-    if not math.isfinite(v) or v < 0:
-        raise MetricInputError(f"{what} must be finite and non-negative, got {value!r}")
-    return v
 
 
 def _percent(x: float) -> str:
