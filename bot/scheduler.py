@@ -16,6 +16,7 @@ import os
 import socket
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import col, func, select
 
 from bot.settings import Settings
@@ -51,6 +53,9 @@ Runner = Callable[["DueRun"], None]
 MAX_CATCH_UP = 7
 #: A claim still 'running' after this long belongs to a process that died; another may take it.
 STALE_AFTER = timedelta(hours=1)
+#: Contracts whose runs go ahead side by side in one tick, so one slow warehouse (each query is
+#: cut at the statement timeout, and retried) does not hold up every other team's pulls.
+PARALLEL_CONTRACTS = 4
 TICK_JOB_ID = "northstar:tick"
 # How far back a job that has never run looks for its latest period (a weekly audit must find
 # last Monday's; a review every 8 weeks is anchored on its own weeks below).
@@ -201,30 +206,44 @@ def run_due_jobs(
     contracts: Iterable[ScheduledContract] | None = None,
     only: str | None = None,
     max_catch_up: int = MAX_CATCH_UP,
+    parallel: int = PARALLEL_CONTRACTS,
 ) -> list[RunResult]:
     """Claim and run every due run (or only job ``only``'s); a run another replica claimed is skipped.
 
     Each claim is committed before the run starts, so the other replicas see it at once. The
     run's outcome is recorded on its claim; an exception in one run does not stop the others.
+    One contract's runs go in order (its pull before the audit that reads it); up to
+    ``parallel`` contracts run at the same time.
     """
     contracts = list(contracts) if contracts is not None else scheduled_contracts(engine)
-    results = []
+    by_contract: dict[tuple[str, str], list[DueRun]] = {}
     for run in due_runs(engine, contracts, now=now, max_catch_up=max_catch_up):
-        if only is not None and run.job_key != only:
-            continue
-        if not _claim(engine, run, replica_id=replica_id, now=now):
-            results.append(RunResult(run, "skipped"))
-            continue
-        error = None
-        try:
-            runner(run)
-        except Exception as exc:  # recorded on the claim; the next job still runs
-            logger.exception("scheduled %s for %s failed", run.job_key, run.period)
-            error = f"{type(exc).__name__}: {exc}"
-        with session_scope(engine) as session:
-            finish_job(session=session, job_key=run.job_key, period=run.period, claimed_by=replica_id, error=error, finished_at=utcnow())
-        results.append(RunResult(run, "failed" if error else "ran", error))
-    return results
+        if only is None or run.job_key == only:
+            by_contract.setdefault((run.team_id, run.contract_name), []).append(run)
+
+    def run_in_order(runs: list[DueRun]) -> list[RunResult]:
+        return [_run_claimed(engine, run, now=now, replica_id=replica_id, runner=runner) for run in runs]
+
+    groups = list(by_contract.values())
+    # An in-memory SQLite database is one shared connection, which threads must not use at once.
+    if parallel <= 1 or len(groups) <= 1 or isinstance(engine.pool, StaticPool):
+        return [result for runs in groups for result in run_in_order(runs)]
+    with ThreadPoolExecutor(max_workers=min(parallel, len(groups)), thread_name_prefix="northstar-jobs") as pool:
+        return [result for results in pool.map(run_in_order, groups) for result in results]
+
+
+def _run_claimed(engine: Engine, run: DueRun, *, now: datetime, replica_id: str, runner: Runner) -> RunResult:
+    if not _claim(engine, run, replica_id=replica_id, now=now):
+        return RunResult(run, "skipped")
+    error = None
+    try:
+        runner(run)
+    except Exception as exc:  # recorded on the claim; the next job still runs
+        logger.exception("scheduled %s for %s failed", run.job_key, run.period)
+        error = f"{type(exc).__name__}: {exc}"
+    with session_scope(engine) as session:
+        finish_job(session=session, job_key=run.job_key, period=run.period, claimed_by=replica_id, error=error, finished_at=utcnow())
+    return RunResult(run, "failed" if error else "ran", error)
 
 
 def make_runner(
