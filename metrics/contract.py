@@ -550,11 +550,24 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _plain(node: Any) -> Any:
+#: Values a contract may hold once YAML aliases are expanded. A real contract has a few hundred;
+#: nested aliases ("billion laughs") can make a 1 kB document expand to billions.
+MAX_CONTRACT_VALUES = 50_000
+
+
+class _TooManyValues(Exception):
+    pass
+
+
+def _plain(node: Any, budget: list[int] | None = None) -> Any:
+    budget = budget if budget is not None else [MAX_CONTRACT_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooManyValues
     if isinstance(node, Mapping):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): _plain(v, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, budget) for v in node]
     return node
 
 
@@ -575,7 +588,14 @@ def parse_contract(text: str, *, source: str = "<contract>") -> Contract:
     if not isinstance(document, Mapping):
         raise ContractValidationError(f"{source}: a contract must be a mapping of fields, got {type(document).__name__}")
     try:
-        return Contract.model_validate(_plain(document))
+        plain = _plain(document)
+    except _TooManyValues:
+        raise ContractValidationError(
+            f"{source}: the contract expands to more than {MAX_CONTRACT_VALUES:,} values; "
+            "check for YAML aliases (*name) that repeat large anchored blocks"
+        ) from None
+    try:
+        return Contract.model_validate(plain)
     except ValidationError as exc:
         messages = []
         for error in exc.errors():

@@ -111,3 +111,22 @@ def test_contract_is_immutable():
     contract = Contract.model_validate(contract_data())
     with pytest.raises(Exception):
         contract.name = "other"  # type: ignore[misc]
+
+
+def test_nested_aliases_are_refused_before_they_expand():
+    # Nine levels of ten aliases each would expand to a billion values ("billion laughs").
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 9):
+        previous, current = chr(ord("a") + level - 1), chr(ord("a") + level)
+        lines.append(f"{current}: &{current} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    with pytest.raises(ContractValidationError, match=r"bomb\.yml: the contract expands to more than 50,000 values; check for YAML aliases"):
+        parse_contract("\n".join(lines) + "\nname: x\n", source="bomb.yml")
+
+
+def test_a_few_aliases_are_fine():
+    # One SQL anchored on the first metric and reused by the other two.
+    first, *others = to_yaml(contract_data()).split("  sql: ")
+    text = first + "  sql: &shared " + others[0] + "".join("  sql: *shared\n" + o.split("\n", 2)[2] for o in others[1:])
+    assert text.count("*shared") == 2
+    contract = parse_contract(text)
+    assert {m.sql for m in contract.metrics} == {SQL}
