@@ -585,10 +585,14 @@ def parse_contract(text: str, *, source: str = "<contract>") -> Contract:
         raise ContractSyntaxError(f"{source}{line}: invalid YAML: {exc.problem or exc.context}") from exc
     except YAMLError as exc:
         raise ContractSyntaxError(f"{source}: invalid YAML: {exc}") from exc
+    except RecursionError:
+        raise ContractSyntaxError(f"{source}: invalid YAML: lists or mappings nested too deeply") from None
     if not isinstance(document, Mapping):
         raise ContractValidationError(f"{source}: a contract must be a mapping of fields, got {type(document).__name__}")
     try:
         plain = _plain(document)
+    except RecursionError:
+        raise ContractSyntaxError(f"{source}: invalid YAML: lists or mappings nested too deeply") from None
     except _TooManyValues:
         raise ContractValidationError(
             f"{source}: the contract expands to more than {MAX_CONTRACT_VALUES:,} values; "

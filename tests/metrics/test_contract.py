@@ -130,3 +130,9 @@ def test_a_few_aliases_are_fine():
     assert text.count("*shared") == 2
     contract = parse_contract(text)
     assert {m.sql for m in contract.metrics} == {SQL}
+
+
+@pytest.mark.parametrize("nested", ["[" * 3000 + "]" * 3000, "{b: " * 3000 + "1" + "}" * 3000])
+def test_deeply_nested_yaml_is_a_syntax_error_not_a_crash(nested):
+    with pytest.raises(ContractSyntaxError, match=r"deep\.yml: invalid YAML: lists or mappings nested too deeply"):
+        parse_contract(f"name: x\nmetrics: {nested}\n", source="deep.yml")
