@@ -94,6 +94,8 @@ class MetricPull:
     sample_size: float | None = None
     attempts: int = 1
     error: str | None = None
+    # Retrying cannot help (the SQL is rejected, the warehouse is not configured).
+    permanent: bool = False
 
 
 @dataclass
@@ -111,6 +113,11 @@ class PullReport:
     @property
     def failed(self) -> list[MetricPull]:
         return [m for m in self.metrics if m.status != SnapshotStatus.OK]
+
+    @property
+    def retryable(self) -> list[MetricPull]:
+        """Metrics that failed for a reason that may pass (the warehouse down or too slow)."""
+        return [m for m in self.failed if not m.permanent]
 
     def summary(self) -> str:
         if self.skipped:
@@ -245,7 +252,7 @@ def _pull_with_retries(
             return pulled, MetricPull(metric.name, SnapshotStatus.OK, pulled.value, pulled.sample_size, attempt), False
         _store(engine, team_id, target, metric.name, start, end, now, status=SnapshotStatus.FAILED, error=error, attempt=attempt)
         if permanent:
-            return None, MetricPull(metric.name, SnapshotStatus.FAILED, attempts=attempt, error=error), True
+            return None, MetricPull(metric.name, SnapshotStatus.FAILED, attempts=attempt, error=error, permanent=True), True
         if attempt < max_attempts:
             sleep(BACKOFF_S * 2 ** (attempt - 1))
     return None, MetricPull(metric.name, SnapshotStatus.FAILED, attempts=max_attempts, error=error), False
@@ -479,10 +486,15 @@ def pull_contract(
     sleep: Callable[[float], None] = time.sleep,
     max_attempts: int = MAX_ATTEMPTS,
     quiet: bool = False,
+    once_per_window: bool = False,
 ) -> PullReport:
     """Pull, store, evaluate and alert for one contract and one window (default: yesterday, local).
 
     ``quiet`` tracks alert states without queueing messages (a backfill's older days).
+    ``once_per_window`` evaluates a metric that already has a good snapshot of this window from
+    that snapshot instead of pulling it again: a scheduled run tried again after an outage cut
+    it short must not store the metrics it had already pulled twice. (A refresh asked for by a
+    person pulls again: late data may have arrived.)
     """
     target = _load_target(engine, team_id, contract_name)
     if isinstance(target, str):
@@ -503,7 +515,7 @@ def pull_contract(
                 _pull_and_evaluate(
                     engine=engine, warehouse=warehouse, connect_error=connect_error, team_id=team_id, target=target,
                     metric=metric, start=window_start, end=window_end, now=now, sleep=sleep, max_attempts=max_attempts,
-                    report=report,
+                    report=report, once_per_window=once_per_window,
                 )
             )
     finally:
@@ -514,31 +526,43 @@ def pull_contract(
 
 
 def _pull_and_evaluate(
-    *, engine, warehouse, connect_error, team_id, target, metric, start, end, now, sleep, max_attempts, report
+    *, engine, warehouse, connect_error, team_id, target, metric, start, end, now, sleep, max_attempts, report, once_per_window
 ) -> list[Finding]:
     spec = target.spec
-    if warehouse is None:
+    kept = _window_snapshot(engine, team_id, target, metric.name, start, end) if once_per_window else None
+    if warehouse is None and kept is None:
         _store(engine, team_id, target, metric.name, start, end, now, status=SnapshotStatus.FAILED, error=connect_error)
-        report.metrics.append(MetricPull(metric.name, SnapshotStatus.FAILED, error=connect_error))
+        report.metrics.append(MetricPull(metric.name, SnapshotStatus.FAILED, error=connect_error, permanent=True))
         _, failures = _history(engine, team_id, target, metric.name, start)
         return [pipeline_finding(metric, failures=failures, error=connect_error, threshold=PIPELINE_FAILURE_THRESHOLD, permanent=True)]
     reference_edges = reference_counts = None
     baseline = None
 
-    def pull() -> PulledStatistics:
+    def prepare() -> None:
+        # The reference and baseline windows are read from their snapshots, pulled only the first time.
         nonlocal reference_edges, reference_counts, baseline
         if metric.kind is Kind.DISTRIBUTION and reference_edges is None:
             reference_edges, reference_counts = _reference(warehouse, engine, team_id, target, metric, now)
         if metric.bound is not None and isinstance(metric.bound.baseline, str) and baseline is None:
             baseline = _baseline_value(warehouse, engine, team_id, target, metric, now)
+
+    def pull() -> PulledStatistics:
+        prepare()
         return pull_statistics(
             warehouse, metric, window_start=start, window_end=end, reference_edges=reference_edges, reference_counts=reference_counts
         )
 
-    pulled, outcome, permanent = _pull_with_retries(
-        pull, engine=engine, team_id=team_id, target=target, metric=metric, start=start, end=end, now=now,
-        sleep=sleep, max_attempts=max_attempts,
-    )
+    if kept is not None:
+        # The reference and baseline were stored before this snapshot was, so no warehouse is needed.
+        if warehouse is not None:
+            prepare()
+        pulled = PulledStatistics(kind=metric.kind.value, value=kept.value, sample_size=kept.sample_size, stats=kept.stats or {})
+        outcome, permanent = MetricPull(metric.name, SnapshotStatus.OK, kept.value, kept.sample_size, kept.attempt), False
+    else:
+        pulled, outcome, permanent = _pull_with_retries(
+            pull, engine=engine, team_id=team_id, target=target, metric=metric, start=start, end=end, now=now,
+            sleep=sleep, max_attempts=max_attempts,
+        )
     report.metrics.append(outcome)
     history, failures = _history(engine, team_id, target, metric.name, start)
     pipeline = pipeline_finding(metric, failures=failures, error=outcome.error, threshold=PIPELINE_FAILURE_THRESHOLD, permanent=permanent)
