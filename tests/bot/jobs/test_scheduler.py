@@ -149,3 +149,16 @@ def test_reconcile_adds_contract_jobs_once_and_removes_archived_ones(engine: Eng
     assert not any("other-contract" in job_id for job_id in after)
     assert f"pull:{TEAM}:checkout-assist" in after
     assert [c.name for c in scheduled_contracts(engine)] == ["checkout-assist"]
+
+
+def test_the_first_tick_runs_as_soon_as_the_scheduler_starts(engine: Engine):
+    # A replica back from downtime catches up at once, not a minute after it started.
+    sync(engine)
+    scheduler = build_scheduler(engine=engine, settings=Settings(warehouses={}), clock=lambda: NOW, replica_id="a",
+                                runner=lambda run: None)
+    scheduler.start(paused=True)
+    try:
+        tick = scheduler.get_job("northstar:tick")
+        assert tick.next_run_time <= datetime.now(UTC)
+    finally:
+        scheduler.shutdown(wait=False)
