@@ -26,156 +26,50 @@ Targets at 50 requests/second: p99 ack < 50 ms, p95 final ``/explain`` reply < 1
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import queue
 import secrets
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import httpx
 import numpy as np
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._harness import (  # noqa: E402
+    DEFAULT_DATABASE,
+    WEEKS,
+    SlowSlack,
+    command_body,
+    cpu_seconds,
+    free_port,
+    fresh_schema,
+    machine,
+    percentiles,
+    schema_url,
+    seed,
+    stop_server,
+    wait_healthy,
+)
+from benchmarks._harness import start_server as start_northstar  # noqa: E402
 from bot.standin import DEFAULT_TEAM, SlackStandIn  # noqa: E402
-from metrics.classification import ScoreHistogram  # noqa: E402
-from metrics.contract import parse_contract  # noqa: E402
-from storage import contracts as contract_repo  # noqa: E402
-from storage import snapshots as snapshot_repo  # noqa: E402
-from storage.db import make_engine, session_scope, upgrade_database  # noqa: E402
+from storage.db import make_engine, upgrade_database  # noqa: E402
 
-DEFAULT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-FRAUD_YAML = (REPO / "examples" / "contracts" / "fraud-screening.yml").read_text()
 SIGNING_SECRET = "bench-" + secrets.token_hex(16)
 BOT_TOKEN = "xoxb-bench-" + secrets.token_hex(8)
-CHANNEL_ID, CHANNEL_NAME = "C0FRAUDML", "fraud-ml"
-WEEKS = 12
 ACK_TARGET_P99_S = 0.050
 EXPLAIN_REPLY_TARGET_P95_S = 0.150
 HARD_STOP_S = 30
 
 
-# --- database -------------------------------------------------------------------------------
-
-
-def schema_url(database: str, schema: str) -> str:
-    """The database URL with ``search_path`` set, so the server's engine lands in ``schema``."""
-    separator = "&" if "?" in database else "?"
-    return f"{database}{separator}options={quote(f'-csearch_path={schema}')}"
-
-
-def fraud_scores(seed: int, n: int, prevalence: float = 0.02) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and scores that look like a fraud model: fraud scores high, legitimate low."""
-    rng = np.random.default_rng(seed)
-    labels = rng.random(n) < prevalence
-    scores = np.where(labels, rng.beta(6, 2, n), rng.beta(1.6, 6, n))
-    return labels.astype(int), np.clip(scores, 0, 1)
-
-
-def seed(engine, team: str) -> None:
-    """The fraud contract and ``WEEKS`` weekly snapshots of each classification metric."""
-    contract = parse_contract(FRAUD_YAML)
-    end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    with session_scope(engine) as session:
-        result = contract_repo.sync_contract(session=session, team_id=team, contract=contract, source_yaml=FRAUD_YAML, author="U0AUTHOR1")
-        contract_id, version_id = result.contract_row.id, result.version_row.id
-    sizes = {"fraud_recall": 20_000, "premium_false_positive_rate": 5_000}
-    with session_scope(engine) as session:
-        for week in range(WEEKS):
-            window_end = end - timedelta(days=7 * (WEEKS - 1 - week))
-            for offset, (metric, n) in enumerate(sizes.items()):
-                labels, scores = fraud_scores(seed=100 * week + offset, n=n)
-                histogram = ScoreHistogram.from_arrays(labels, scores, bins=100)
-                c = histogram.confusion_at(0.7)
-                value = c.recall if metric == "fraud_recall" else c.false_positive_rate
-                snapshot_repo.add_snapshot(
-                    session=session, team_id=team, contract_id=contract_id, contract_version_id=version_id, metric=metric,
-                    window_start=window_end - timedelta(days=7), window_end=window_end, value=value,
-                    sample_size=histogram.n, stats={"histogram": histogram.to_dict()},
-                )
-
-
-class SlowSlack(SlackStandIn):
-    """The stand-in with a fixed delay before each answer, as Slack's real API has (~50-300 ms)."""
-
-    def __init__(self, *, delay_s: float, **kwargs):
-        super().__init__(**kwargs)
-        self.delay_s = delay_s
-
-    def _handle(self, request) -> None:
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        super()._handle(request)
-
-
-# --- server ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(database_url: str, api_url: str, port: int, log) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": api_url,
-        "NORTHSTAR_DEFAULT_WORKSPACE": DEFAULT_TEAM,
-        "NORTHSTAR_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-    }
-    command = [sys.executable, "-m", "bot.cli", "run", "--http", "--no-scheduler", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_healthy(server: subprocess.Popen, base: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"server exited with code {server.returncode} before it was healthy")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"/healthz did not answer 200 within {timeout:.0f} s")
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a process has used (Linux ``/proc``; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def start_server(database_url: str, api_url: str, port: int, log):
+    return start_northstar(database_url, api_url, port, log, signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -193,22 +87,6 @@ class Sent:
     error: str | None = None
     replied: float | None = None
 
-
-def command_body(command: str, text_: str, user: str) -> str:
-    return urlencode({
-        "token": "legacy-unused",
-        "team_id": DEFAULT_TEAM,
-        "team_domain": "northstar",
-        "channel_id": CHANNEL_ID,
-        "channel_name": CHANNEL_NAME,
-        "user_id": user,
-        "user_name": "analyst",
-        "command": command,
-        "text": text_,
-        "api_app_id": "A0NORTHSTAR",
-        "response_url": "https://hooks.slack.invalid/commands/1",
-        "trigger_id": f"{user}.1.bench",
-    })
 
 
 def plan(rate: float, seconds: float, tradeoff_share: float) -> list[Sent]:
@@ -291,15 +169,9 @@ def collect_replies(standin: SlackStandIn, requests: list[Sent], timeout: float)
 # --- report ---------------------------------------------------------------------------------
 
 
-def percentiles(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    p50, p95, p99 = np.percentile(np.array(values) * 1000, [50, 95, 99])
-    return f"p50 {p50:7.1f}  p95 {p95:7.1f}  p99 {p99:7.1f}  max {max(values) * 1000:7.1f} ms"
-
 
 def report(requests: list[Sent], wall: float, args, standin: SlackStandIn, server_cpu: float | None) -> bool:
-    print(f"\nmachine: {platform.platform()}, {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"\nmachine: {machine()}")
     print(f"load: {len(requests)} requests planned at {args.rate:g}/s for {args.seconds:g} s from {args.clients} clients, "
           f"{args.tradeoff_share:.0%} /tradeoff, stand-in latency {args.slack_latency_ms:g} ms")
     acked = [r for r in requests if r.status == 200]
@@ -344,29 +216,8 @@ def report(requests: list[Sent], wall: float, args, standin: SlackStandIn, serve
     return ok
 
 
-# --- main -----------------------------------------------------------------------------------
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long to send (default 20)")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads (default 16)")
-    parser.add_argument("--tradeoff-share", type=float, default=0.5, help="fraction of requests that are /tradeoff (default 0.5)")
-    parser.add_argument("--database", default=DEFAULT_DATABASE, help=f"PostgreSQL URL (default {DEFAULT_DATABASE})")
-    parser.add_argument("--slack-latency-ms", type=float, default=0.0,
-                        help="delay the stand-in adds to every Web API call, like the real Slack's (default 0)")
-    parser.add_argument("--reply-timeout", type=float, default=30.0, help="how long to wait for the last replies (default 30 s)")
-    args = parser.parse_args()
-    if args.rate <= 0 or args.seconds <= 0 or args.clients <= 0 or not 0 <= args.tradeoff_share <= 1 or not 0 <= args.slack_latency_ms <= 5000:
-        parser.error("rate, seconds and clients must be positive; tradeoff-share between 0 and 1")
-    if args.rate * args.seconds > 100_000:
-        parser.error("at most 100,000 requests per run")
-
-    schema = f"bench_http_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = make_engine(args.database)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+def run(args, schema: str):
+    """Seed ``schema``, start the server and the stand-in, warm up, measure, report."""
     database_url = schema_url(args.database, schema)
     standin = SlowSlack(team_id=DEFAULT_TEAM, delay_s=args.slack_latency_ms / 1000).start()
     server = None
@@ -416,9 +267,30 @@ def main() -> int:
         if server is not None:
             stop_server(server)
         standin.stop()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
+    return ok, log
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second (default 50)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to send (default 20)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads (default 16)")
+    parser.add_argument("--tradeoff-share", type=float, default=0.5, help="fraction of requests that are /tradeoff (default 0.5)")
+    parser.add_argument("--database", default=DEFAULT_DATABASE, help=f"PostgreSQL URL (default {DEFAULT_DATABASE})")
+    parser.add_argument("--slack-latency-ms", type=float, default=0.0,
+                        help="delay the stand-in adds to every Web API call, like the real Slack's (default 0)")
+    parser.add_argument("--reply-timeout", type=float, default=30.0, help="how long to wait for the last replies (default 30 s)")
+    args = parser.parse_args()
+    if args.rate <= 0 or args.seconds <= 0 or args.clients <= 0 or not 0 <= args.tradeoff_share <= 1 or not 0 <= args.slack_latency_ms <= 5000:
+        parser.error("rate, seconds and clients must be positive; tradeoff-share between 0 and 1")
+    if args.rate * args.seconds > 100_000:
+        parser.error("at most 100,000 requests per run")
+
+    with fresh_schema(args.database, "bench_http") as schema:
+        ok, log = run(args, schema)
     log.seek(0)
     server_output = log.read().decode(errors="replace").strip()
     if server_output:
