@@ -19,6 +19,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.tokens import (
+    BlockEndToken,
+    BlockMappingStartToken,
+    BlockSequenceStartToken,
+    FlowMappingEndToken,
+    FlowMappingStartToken,
+    FlowSequenceEndToken,
+    FlowSequenceStartToken,
+)
 
 from metrics.errors import ContractSyntaxError, ContractValidationError
 
@@ -522,6 +531,28 @@ def _yaml() -> YAML:
     return yaml
 
 
+#: Deepest nesting of lists and mappings a contract may use (real ones use five or six). Parsing
+#: recurses once per level, and a few thousand levels overflow the interpreter's stack.
+MAX_CONTRACT_NESTING = 64
+_OPENING_TOKENS = (BlockMappingStartToken, BlockSequenceStartToken, FlowMappingStartToken, FlowSequenceStartToken)
+_CLOSING_TOKENS = (BlockEndToken, FlowMappingEndToken, FlowSequenceEndToken)
+
+
+def _check_nesting(text: str, source: str) -> None:
+    """Refuse a document nested too deeply, found by the scanner, which does not recurse."""
+    depth = 0
+    for token in _yaml().scan(io.StringIO(text)):
+        if isinstance(token, _OPENING_TOKENS):
+            depth += 1
+            if depth > MAX_CONTRACT_NESTING:
+                raise ContractSyntaxError(
+                    f"{source}:{token.start_mark.line + 1}: invalid YAML: lists or mappings nested more than "
+                    f"{MAX_CONTRACT_NESTING} levels deep"
+                )
+        elif isinstance(token, _CLOSING_TOKENS):
+            depth -= 1
+
+
 def _line_of(document: Any, loc: tuple[int | str, ...]) -> int | None:
     """Best line number (1-based) for a pydantic error location in a ruamel document."""
     node = document
@@ -578,6 +609,7 @@ def parse_contract(text: str, *, source: str = "<contract>") -> Contract:
     each naming ``source``, the line and the field.
     """
     try:
+        _check_nesting(text, source)
         document = _yaml().load(io.StringIO(text))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -585,14 +617,12 @@ def parse_contract(text: str, *, source: str = "<contract>") -> Contract:
         raise ContractSyntaxError(f"{source}{line}: invalid YAML: {exc.problem or exc.context}") from exc
     except YAMLError as exc:
         raise ContractSyntaxError(f"{source}: invalid YAML: {exc}") from exc
-    except RecursionError:
-        raise ContractSyntaxError(f"{source}: invalid YAML: lists or mappings nested too deeply") from None
+    except ValueError as exc:  # a scalar the loader cannot convert, such as an integer of 10,000 digits
+        raise ContractSyntaxError(f"{source}: invalid YAML: {exc}") from None
     if not isinstance(document, Mapping):
         raise ContractValidationError(f"{source}: a contract must be a mapping of fields, got {type(document).__name__}")
     try:
         plain = _plain(document)
-    except RecursionError:
-        raise ContractSyntaxError(f"{source}: invalid YAML: lists or mappings nested too deeply") from None
     except _TooManyValues:
         raise ContractValidationError(
             f"{source}: the contract expands to more than {MAX_CONTRACT_VALUES:,} values; "

@@ -132,7 +132,23 @@ def test_a_few_aliases_are_fine():
     assert {m.sql for m in contract.metrics} == {SQL}
 
 
-@pytest.mark.parametrize("nested", ["[" * 3000 + "]" * 3000, "{b: " * 3000 + "1" + "}" * 3000])
-def test_deeply_nested_yaml_is_a_syntax_error_not_a_crash(nested):
-    with pytest.raises(ContractSyntaxError, match=r"deep\.yml: invalid YAML: lists or mappings nested too deeply"):
-        parse_contract(f"name: x\nmetrics: {nested}\n", source="deep.yml")
+@pytest.mark.parametrize("document", [
+    "name: x\nmetrics: " + "[" * 3000 + "]" * 3000,
+    "name: x\nmetrics: " + "{b: " * 3000 + "1" + "}" * 3000,
+    "name: x\nmetrics:\n" + "- " * 3000 + "x",
+])
+def test_deeply_nested_yaml_is_refused_before_it_is_parsed(document):
+    # Parsing recurses per level; thousands of levels can overflow the interpreter's stack, which
+    # kills the whole process rather than raising.
+    with pytest.raises(ContractSyntaxError, match=r"deep\.yml:[23]: invalid YAML: lists or mappings nested more than 64 levels deep"):
+        parse_contract(document, source="deep.yml")
+
+
+def test_nesting_up_to_the_limit_parses():
+    with pytest.raises(ContractValidationError):  # parsed, then refused by the schema, not the parser
+        parse_contract("name: x\nmetrics: " + "[" * 60 + "]" * 60 + "\n")
+
+
+def test_an_integer_too_long_to_convert_is_a_syntax_error():
+    with pytest.raises(ContractSyntaxError, match=r"long\.yml: invalid YAML: Exceeds the limit"):
+        parse_contract("name: x\nweekly_volume: " + "9" * 10_000 + "\n", source="long.yml")

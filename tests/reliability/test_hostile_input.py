@@ -3,7 +3,9 @@
 Every slash command gets generated text (unicode, control characters, 10,000-character strings,
 SQL and mrkdwn injection, user and broadcast mentions); interactivity gets payloads with fields
 missing, of the wrong type, with unknown action ids or cut short. The listener pool is drained
-after each request so what the listener did after the ack is checked too. Signature checks are
+after each request so what the listener did after the ack is checked too. Modal submissions get hostile
+contract YAML (alias bombs, deep nesting, tags, mentions) and hostile reasons; events arrive with
+junk fields. Signature checks are
 in tests/bot/test_http.py and a decision id from another workspace in
 tests/bot/test_launch_flow.py::test_a_decision_id_from_another_workspace_changes_nothing.
 """
@@ -20,12 +22,17 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from bot.blocks import ids
 from bot.blocks.launch import (
     ACTION_LAUNCH_APPROVE,
     ACTION_LAUNCH_OVERRIDE,
+    ACTION_LAUNCH_REASON,
     ACTION_LAUNCH_REJECT,
+    BLOCK_LAUNCH_REASON,
+    VIEW_LAUNCH_OVERRIDE_REASON,
+    VIEW_LAUNCH_REJECT_REASON,
 )
-from tests.bot.conftest import FRAUD_CHANNEL_ID, TEAM, USER
+from tests.bot.conftest import FRAUD_CHANNEL_ID, FRAUD_YAML, TEAM, USER
 
 COMMANDS = ["/explain", "/tradeoff", "/contract", "/metric", "/launch"]
 BROADCASTS = re.compile(r"<!(channel|here|everyone)\b")
@@ -190,5 +197,95 @@ def test_wrongly_typed_fields_still_get_the_user_a_polite_reference(http, execut
         user_known = isinstance(payload.get("user"), dict) and isinstance(payload["user"].get("id"), str)
         for reference in references if user_known else []:
             assert any(f"Something went wrong (ref {reference})" in t for t in told), (reference, told)
+
+    check()
+
+
+def _alias_bomb(levels: int = 9) -> str:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        previous, current = chr(ord("a") + level - 1), chr(ord("a") + level)
+        lines.append(f"{current}: &{current} [" + ", ".join([f"*{previous}"] * 10) + "]")
+    return "\n".join(lines)
+
+
+HOSTILE_YAML = [
+    _alias_bomb(), "metrics: " + "[" * 3000 + "]" * 3000, "!!python/object/apply:os.system [echo pwned]",
+    "name: !!binary AAAA", "name: x\nname: y", "- just\n- a list", "\t\x00", ": : :",
+    FRAUD_YAML.replace("Card fraud screening", "<!channel> fraud"),
+    FRAUD_YAML.replace("name: fraud-screening", "name: <!here>"),
+    FRAUD_YAML.replace("SELECT fraud_score", "DELETE FROM transactions; SELECT fraud_score", 1),
+]
+metadata = st.one_of(values, st.just(json.dumps({"name": "fraud-screening", "channel": "<!channel>"})),
+                     st.just(json.dumps({"name": ["x"]})), st.just("[]"))
+
+
+def _submission(callback_id: str, state_values: dict, private_metadata) -> dict:
+    view = {"id": "V0HOSTILE", "team_id": TEAM, "type": "modal", "callback_id": callback_id, "hash": "h",
+            "state": {"values": state_values}}
+    if private_metadata is not None:
+        view["private_metadata"] = private_metadata if isinstance(private_metadata, str) else json.dumps(private_metadata)
+    return {"type": "view_submission", "team": {"id": TEAM, "domain": "northstar"}, "user": {"id": USER, "team_id": TEAM},
+            "api_app_id": "A0NORTHSTAR", "trigger_id": "1.2.hostile", "view": view}
+
+
+def assert_modal_answer(response, executor, standin, before, records, typed) -> None:
+    assert_survived(response, executor, standin, before, records, typed)
+    if response.content:
+        answer = response.json()
+        # Either the modal closes or it shows errors under its input; nothing else.
+        assert answer.get("response_action") in (None, "errors", "clear", "update"), answer
+        for message in (answer.get("errors") or {}).values():
+            assert not BROADCASTS.search(message), message
+
+
+def test_hostile_contract_yaml_in_the_editor_is_answered_inline(http, executor, standin, seeded, caplog):
+    """The /contract editor's YAML: refused under the input with what is wrong, or saved; never a crash or a hang."""
+
+    @FAST
+    @given(yaml_text=st.one_of(st.sampled_from(HOSTILE_YAML), typed_text), meta=metadata, parts=st.integers(1, 3))
+    def check(yaml_text: str, meta, parts: int) -> None:
+        caplog.clear()
+        before = len(standin.calls)
+        size = -(-len(yaml_text) // parts) or 1
+        pieces = [yaml_text[i:i + size] for i in range(0, len(yaml_text), size)] or [""]
+        state = {(ids.BLOCK_CONTRACT_YAML if i == 0 else f"{ids.BLOCK_CONTRACT_YAML}:{i}"):
+                 {ids.ACTION_CONTRACT_YAML: {"type": "plain_text_input", "value": piece}} for i, piece in enumerate(pieces)}
+        with caplog.at_level(logging.ERROR):
+            response = http.interactive(_submission(ids.VIEW_CONTRACT_EDITOR, state, meta))
+            assert_modal_answer(response, executor, standin, before, caplog.records, yaml_text)
+
+    check()
+
+
+def test_hostile_launch_reasons_are_answered_inline(http, executor, standin, seeded, caplog):
+    """Reject and override reasons with junk decision ids: refused politely, nothing unhandled."""
+
+    @FAST
+    @given(callback=st.sampled_from([VIEW_LAUNCH_REJECT_REASON, VIEW_LAUNCH_OVERRIDE_REASON, "no_such_view"]),
+           reason=st.one_of(typed_text, st.none()), meta=values)
+    def check(callback: str, reason, meta) -> None:
+        caplog.clear()
+        before = len(standin.calls)
+        state = {BLOCK_LAUNCH_REASON: {ACTION_LAUNCH_REASON: {"type": "plain_text_input", "value": reason}}}
+        with caplog.at_level(logging.ERROR):
+            response = http.interactive(_submission(callback, state, meta))
+            assert_modal_answer(response, executor, standin, before, caplog.records, reason or "")
+
+    check()
+
+
+def test_events_with_junk_fields_are_acknowledged(http, executor, standin, seeded, caplog):
+    @FAST
+    @given(event_type=st.sampled_from(["app_uninstalled", "tokens_revoked", "app_mention", "message", "no_such_event"]),
+           team=strings, extra=st.dictionaries(st.sampled_from(["text", "user", "channel", "tokens"]), junk, max_size=3))
+    def check(event_type: str, team, extra: dict) -> None:
+        caplog.clear()
+        before = len(standin.calls)
+        body = {"type": "event_callback", "team_id": team, "api_app_id": "A0NORTHSTAR", "event_id": f"Ev{next(_TS)}",
+                "event_time": 1700000000, "event": {"type": event_type, **extra}}
+        with caplog.at_level(logging.ERROR):
+            response = http.post(json.dumps(body), content_type="application/json")
+            assert_survived(response, executor, standin, before, caplog.records, json.dumps(extra))
 
     check()
