@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk import WebClient
 
@@ -183,3 +185,51 @@ def run_command(
         answer(invocation)
     except UserFacingError as exc:
         reply(client, invocation, build_usage(command, problem=str(exc)), share=False)
+
+
+def reporting(listener: Callable[..., Any]) -> Callable[..., Any]:
+    """``listener``, made to report its own failure instead of raising it to Bolt.
+
+    Bolt waits for the ack on one thread while the listener runs on another. When a listener
+    raises soon after its ``ack()``, Bolt's runner resets the acknowledgement it is waiting for,
+    and Slack gets a 500 or, three seconds later, a 404: the user sees "failed" on top of our
+    own reply. So the failure goes to the app's error handler from here (a reference for the
+    user, the traceback in the log; "the database is unreachable" when it is) and never reaches
+    the runner; a listener that failed before acking is acknowledged first, so Slack hears 200.
+    """
+
+    @functools.wraps(listener)  # Bolt passes the arguments named in the listener's own signature
+    def run(**kwargs: Any) -> Any:
+        try:
+            return listener(**kwargs)
+        except Exception as error:
+            ack = kwargs.get("ack")
+            if ack is not None and getattr(ack, "response", None) is None:
+                ack()
+            from bot.app import handle_errors  # bot.app imports the listeners: looked up when needed
+
+            handle_errors(error, kwargs.get("body") or {}, kwargs.get("client"))
+            return None
+
+    return run
+
+
+_LISTENER_KINDS = frozenset({"command", "action", "view", "event", "shortcut", "options", "message"})
+
+
+class ReportingApp:
+    """The App as the listener modules register on it: every listener they add is :func:`reporting`."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._app, name)
+        if name not in _LISTENER_KINDS:
+            return attribute
+
+        def listen(*args: Any, **kwargs: Any) -> Callable[..., Any]:
+            register = attribute(*args, **kwargs)
+            return lambda *listeners: register(*[reporting(listener) for listener in listeners])
+
+        return listen
