@@ -53,6 +53,12 @@ Runner = Callable[["DueRun"], None]
 MAX_CATCH_UP = 7
 #: A claim still 'running' after this long belongs to a process that died; another may take it.
 STALE_AFTER = timedelta(hours=1)
+#: A failed run is tried again once it has waited as long as it had been failing since its fire
+#: time, at least RETRY_MIN and at most RETRY_MAX: 5, 10, 20, 40 minutes, then hourly.
+RETRY_MIN = timedelta(minutes=5)
+RETRY_MAX = timedelta(hours=1)
+#: A failed or abandoned run is tried again for this long after its fire time, then left failed.
+RETRY_FOR = timedelta(days=1)
 #: Contracts whose runs go ahead side by side in one tick, so one slow warehouse (each query is
 #: cut at the statement timeout, and retried) does not hold up every other team's pulls.
 PARALLEL_CONTRACTS = 4
@@ -96,6 +102,10 @@ class DueRun:
     job_key: str
     period: str
     fire_time: datetime
+
+
+class PullIncomplete(Exception):
+    """A scheduled pull left metrics unpulled for a reason that may pass; its period is tried again."""
 
 
 @dataclass(frozen=True)
@@ -162,17 +172,41 @@ def _last_period(engine: Engine, job_key: str) -> datetime | None:
     return _parse_period(latest) if latest else None
 
 
+def _retry_due(claim: JobClaim, now: datetime) -> bool:
+    """Whether a claimed run should be tried again now: it failed and has waited out its backoff,
+    or it is still 'running' long after its claim (its process died, or the database went away
+    before the outcome could be recorded)."""
+    if claim.status == JobStatus.RUNNING:
+        return claim.claimed_at < now - STALE_AFTER
+    if claim.status != JobStatus.FAILED:
+        return False
+    failing_for = claim.claimed_at - _parse_period(claim.period)
+    return now >= claim.claimed_at + min(max(failing_for, RETRY_MIN), RETRY_MAX)
+
+
+def _retries(engine: Engine, job_key: str, now: datetime) -> list[datetime]:
+    """Fire times of this job's recent runs that failed or were abandoned and are due again."""
+    with session_scope(engine) as session:
+        statement = select(JobClaim).where(
+            JobClaim.job_key == job_key, JobClaim.status != JobStatus.DONE, JobClaim.period >= period_of(now - RETRY_FOR)
+        )
+        return [_parse_period(claim.period) for claim in session.exec(statement).all() if _retry_due(claim, now)]
+
+
 def due_runs(engine: Engine, contracts: Iterable[ScheduledContract], *, now: datetime, max_catch_up: int = MAX_CATCH_UP) -> list[DueRun]:
-    """Every run due by ``now`` and not yet claimed, oldest first.
+    """Every run due by ``now`` and not yet claimed, oldest first, with the claimed ones due again.
 
     After downtime, each job's missed periods since its last claimed one run once each, the most
     recent ``max_catch_up`` of them. A job that has never run starts with its latest period, if
-    that is after the contract was created.
+    that is after the contract was created. A run that failed is tried again with backoff, and
+    one abandoned mid-way after :data:`STALE_AFTER`, for :data:`RETRY_FOR` after its fire time:
+    a warehouse or database outage delays a period's pull, it does not lose it.
     """
     runs = []
     for contract in contracts:
         for kind in contract.kinds():
             key = contract.job_key(kind)
+            runs.extend(DueRun(kind, contract.team_id, contract.name, key, period_of(t), t) for t in _retries(engine, key, now))
             last = _last_period(engine, key)
             after = last if last is not None else max(contract.created_at, now - _FIRST_RUN_LOOKBACK) - timedelta(seconds=1)
             keep = max_catch_up if last is not None else 1
@@ -189,9 +223,9 @@ def _claim(engine: Engine, run: DueRun, *, replica_id: str, now: datetime) -> bo
         if claim_job(session=session, job_key=run.job_key, period=run.period, claimed_by=replica_id, claimed_at=now):
             return True
         claim = get_job_claim(session=session, job_key=run.job_key, period=run.period)
-        # Only a run whose process died mid-way is taken over; a failed run is not retried every
-        # minute (the pull retries on its own and raises a pipeline alert).
-        if claim is not None and claim.status == JobStatus.RUNNING and claim.claimed_at < now - STALE_AFTER:
+        # A failed run waits out its backoff, a running one is taken over only once its process
+        # must be dead; of several replicas trying at once, the conditional update lets one win.
+        if claim is not None and _retry_due(claim, now):
             return reclaim_job(session=session, job_key=run.job_key, period=run.period, claimed_by=replica_id,
                                stale_before=now - STALE_AFTER, now=now)
         return False
@@ -256,8 +290,13 @@ def make_runner(
     pull: Callable[..., object] | None = None,
 ) -> Runner:
     """Dispatch a due run to its job: pulls to :func:`bot.jobs.pull.pull_contract`, the rest to
-    the given runners (by default nothing beyond the claim, which records that the period ran)."""
-    from bot.jobs.pull import pull_contract, pull_window
+    the given runners (by default nothing beyond the claim, which records that the period ran).
+
+    A pull that could not read some metric for a reason that may pass (the warehouse down or
+    too slow) raises :class:`PullIncomplete`, so its claim fails and the period is tried again
+    with backoff; metrics already stored for the window are not pulled twice.
+    """
+    from bot.jobs.pull import PullReport, pull_contract, pull_window
     from storage.contracts import latest_parsed_contract
 
     pull = pull or pull_contract
@@ -269,8 +308,11 @@ def make_runner(
             if spec is None:
                 return
             start, end = pull_window(due.fire_time, spec)
-            pull(engine=engine, settings_or_warehouse_factory=settings, team_id=due.team_id, contract_name=due.contract_name,
-                 window_start=start, window_end=end, now=clock())
+            report = pull(engine=engine, settings_or_warehouse_factory=settings, team_id=due.team_id, contract_name=due.contract_name,
+                          window_start=start, window_end=end, now=clock(), once_per_window=True)
+            if isinstance(report, PullReport) and report.retryable:
+                missing = "; ".join(f"{m.metric}: {m.error}" for m in report.retryable)
+                raise PullIncomplete(f"{len(report.retryable)} of {len(report.metrics)} metrics not pulled, to be tried again: {missing}")
         elif due.kind == "audit" and audit_runner is not None:
             audit_runner(due)
         elif due.kind == "review" and review_runner is not None:
