@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -110,6 +110,18 @@ def _make_sqlite_engine(url: URL, connect_args: dict[str, Any], *, echo: bool) -
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not be reached rather than refused a statement.
+
+    PEP 249's OperationalError covers what goes wrong with the database itself, not the query:
+    a refused or cut connection, a server shutting down or restarting, a locked SQLite file.
+    Nothing but trying again later helps, so callers say exactly that instead of reporting a bug.
+    """
+    if isinstance(error, DatabaseUnavailableError):
+        return True
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from bot.blocks import ids
 from bot.blocks.explain import ExplainView, build_explanation, build_unknown_term
 from bot.listeners.analysis import classification_threshold
 from bot.listeners.common import (
+    Resolution,
     run_command,
     Invocation,
     ask_which_contract,
@@ -21,6 +22,7 @@ from bot.listeners.common import (
     resolve_contract,
 )
 from bot.listeners.deps import Deps
+from storage.db import database_unreachable
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,10 @@ def reading_for(deps: Deps, team_id: str, contract: Contract, metric, *, term_is
     )
 
 
-def to_view(explanation: Explanation, contract: Contract | None, window: str | None) -> ExplainView:
+WITHOUT_DATABASE = "Northstar can't reach its database right now: this is the general meaning, without your contract's terms and numbers."
+
+
+def to_view(explanation: Explanation, contract: Contract | None, window: str | None, notes: tuple[str, ...] = ()) -> ExplainView:
     return ExplainView(
         term=explanation.title,
         headline=explanation.headline,
@@ -85,13 +90,21 @@ def to_view(explanation: Explanation, contract: Contract | None, window: str | N
         placement=explanation.contract_context,
         contract_name=contract.name if contract else None,
         window=window,
-        notes=(f"Closest match to “{explanation.asked}”.",) if explanation.corrected else (),
+        notes=((f"Closest match to “{explanation.asked}”.",) if explanation.corrected else ()) + notes,
     )
 
 
 def answer(deps: Deps, client: WebClient, invocation: Invocation) -> None:
     """Explain the term in ``invocation`` (also used by the suggestion and contract buttons)."""
-    resolution = resolve_contract(deps, invocation, leading_name=len(invocation.words) > 1)
+    notes: tuple[str, ...] = ()
+    try:
+        resolution = resolve_contract(deps, invocation, leading_name=len(invocation.words) > 1)
+    except Exception as error:
+        if not database_unreachable(error):
+            raise
+        # What a term means is in the glossary; only the contract's own words need the database.
+        logger.warning("explaining %r without the contract: the database is unreachable", invocation.raw[:100])
+        resolution, notes = Resolution(), (WITHOUT_DATABASE,)
     if resolution.choices:
         ask_which_contract(client, invocation, resolution.choices)
         return
@@ -106,7 +119,7 @@ def answer(deps: Deps, client: WebClient, invocation: Invocation) -> None:
     if not explanation.found:
         reply(client, invocation, build_unknown_term(term, explanation.suggestions), share=False)
         return
-    reply(client, invocation, build_explanation(to_view(explanation, contract, window)))
+    reply(client, invocation, build_explanation(to_view(explanation, contract, window, notes)))
 
 
 def handle_explain(ack: Ack, body: dict, client: WebClient, context, deps: Deps) -> None:
