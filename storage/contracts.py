@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -136,15 +137,67 @@ def list_versions(*, session: Session, team_id: str, name: str) -> Sequence[Cont
     return session.exec(statement).all()
 
 
+#: Parsed contracts by (team, version id, content hash). A stored version never changes, so it is
+#: validated once per process instead of on every command that reads it (every command reads
+#: each contract of its workspace to find the channel's).
+_PARSED: dict[tuple[str, int, str], ContractSpec] = {}
+_PARSED_LIMIT = 4096
+
+
 def parse_version(version: ContractVersion) -> ContractSpec:
-    """The contract model stored in a version, validated again (the model may have grown defaults)."""
-    return ContractSpec.model_validate(version.parsed)
+    """The contract model stored in a version, validated again (the model may have grown defaults).
+
+    The (frozen) model is kept for the life of the process: versions are immutable.
+    """
+    if version.id is None:
+        return ContractSpec.model_validate(version.parsed)
+    key = (version.team_id, version.id, version.content_hash)
+    spec = _PARSED.get(key)
+    if spec is None:
+        if len(_PARSED) >= _PARSED_LIMIT:
+            _PARSED.clear()
+        spec = _PARSED[key] = ContractSpec.model_validate(version.parsed)
+    return spec
+
+
+def _latest_versions() -> Any:
+    """Which version is latest, per contract: its id and hash, not its (large) YAML and JSON."""
+    return select(ContractVersion.id, ContractVersion.content_hash, Contract.name).join(
+        Contract,
+        (col(ContractVersion.contract_id) == col(Contract.id)) & (col(ContractVersion.version) == col(Contract.latest_version)),
+    )
+
+
+def _parsed_versions(session: Session, team_id: str, latest: Sequence[Any]) -> list[ContractSpec]:
+    """The parsed models of ``latest`` (id, hash, name) rows; only versions not parsed yet are read."""
+    found = {version_id: _PARSED.get((team_id, version_id, digest)) for version_id, digest, _ in latest}
+    missing = [version_id for version_id, spec in found.items() if spec is None]
+    if missing:
+        statement = select(ContractVersion).where(ContractVersion.team_id == team_id, col(ContractVersion.id).in_(missing))
+        for row in session.exec(statement).all():
+            found[row.id] = parse_version(row)
+    return [spec for version_id, _, _ in latest if (spec := found.get(version_id)) is not None]
 
 
 def latest_parsed_contract(*, session: Session, team_id: str, name: str) -> ContractSpec | None:
     """The latest version of a contract as a :class:`metrics.contract.Contract`."""
-    version = get_version(session=session, team_id=team_id, name=name)
-    return parse_version(version) if version is not None else None
+    statement = _latest_versions().where(Contract.team_id == team_id, Contract.name == name, ContractVersion.team_id == team_id)
+    found = _parsed_versions(session, team_id, session.exec(statement).all())
+    return found[0] if found else None
+
+
+def latest_parsed_contracts(*, session: Session, team_id: str) -> list[ContractSpec]:
+    """The latest version of every contract of the workspace that is not archived, by name.
+
+    One query whichever the number of contracts (plus one for versions this process has not
+    parsed yet), where reading each with :func:`latest_parsed_contract` would take one per contract.
+    """
+    statement = (
+        _latest_versions()
+        .where(Contract.team_id == team_id, ContractVersion.team_id == team_id, col(Contract.archived_at).is_(None))
+        .order_by(col(Contract.name))
+    )
+    return _parsed_versions(session, team_id, session.exec(statement).all())
 
 
 def set_paused(*, session: Session, team_id: str, name: str, until: datetime | None) -> Contract | None:

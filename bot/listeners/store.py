@@ -86,13 +86,7 @@ class Store:
     # --- contracts -------------------------------------------------------------------------
     def contracts(self, team_id: str) -> list[Contract]:
         with session_scope(self.engine) as session:
-            rows = contract_repo.list_contracts(session=session, team_id=team_id)
-            found = []
-            for row in rows:
-                parsed = contract_repo.latest_parsed_contract(session=session, team_id=team_id, name=row.name)
-                if parsed is not None:
-                    found.append(parsed)
-            return found
+            return contract_repo.latest_parsed_contracts(session=session, team_id=team_id)
 
     def contract(self, team_id: str, name: str) -> Contract | None:
         with session_scope(self.engine) as session:

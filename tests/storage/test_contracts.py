@@ -43,6 +43,21 @@ def recorded_writes(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+@contextmanager
+def recorded_statements(engine: Engine) -> Iterator[list[str]]:
+    """Every statement sent to the database inside the block."""
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
 def test_first_sync_creates_the_contract_and_version_one(session: Session) -> None:
     yaml = contract_yaml()
     result = sync(session, yaml)
@@ -99,6 +114,31 @@ def test_latest_parsed_contract_is_the_model_of_the_latest_version(session: Sess
     assert isinstance(parsed, ContractSpec)
     assert parsed == contract_of(contract_yaml(decision="Second wording."))
     assert repo.latest_parsed_contract(session=session, team_id="T1", name="nope") is None
+
+
+def test_latest_parsed_contracts_reads_every_active_contract_in_one_query(engine: Engine) -> None:
+    with Session(engine) as session:
+        for name in ("e-contract", "a-contract", "c-contract", "b-contract", "d-contract"):
+            sync(session, contract_yaml(name=name))
+        sync(session, contract_yaml(name="c-contract", decision="Second wording."))
+        sync(session, contract_yaml(name="a-contract"), team_id="T2")  # another workspace's
+        repo.set_archived(session=session, team_id="T1", name="d-contract", archived_at=T0)
+        session.commit()
+    expected = [contract_of(contract_yaml(name=n)) for n in ("a-contract", "b-contract")]
+    expected += [contract_of(contract_yaml(name="c-contract", decision="Second wording.")), contract_of(contract_yaml(name="e-contract"))]
+    for _ in range(2):  # parsed or not parsed before, the same answer
+        with Session(engine) as session:
+            with recorded_statements(engine) as statements:
+                found = repo.latest_parsed_contracts(session=session, team_id="T1")
+            assert found == expected
+            assert found == [repo.latest_parsed_contract(session=session, team_id="T1", name=c.name) for c in expected]
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1, "versions parsed once are not read again, and never one query per contract"
+    with Session(engine) as session:
+        sync(session, contract_yaml(name="b-contract", decision="Changed."))
+        session.commit()
+        assert repo.latest_parsed_contracts(session=session, team_id="T1")[1] == contract_of(contract_yaml(name="b-contract", decision="Changed."))
+        assert repo.latest_parsed_contracts(session=session, team_id="T3") == []
 
 
 def test_get_version_defaults_to_latest(session: Session) -> None:
