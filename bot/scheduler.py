@@ -184,13 +184,18 @@ def _retry_due(claim: JobClaim, now: datetime) -> bool:
     return now >= claim.claimed_at + min(max(failing_for, RETRY_MIN), RETRY_MAX)
 
 
-def _retries(engine: Engine, job_key: str, now: datetime) -> list[datetime]:
-    """Fire times of this job's recent runs that failed or were abandoned and are due again."""
+def _retries(engine: Engine, now: datetime) -> dict[str, list[datetime]]:
+    """Fire times of recent runs that failed or were abandoned and are due again, by job key.
+
+    One query per tick for every job: the recent unfinished claims are few.
+    """
     with session_scope(engine) as session:
-        statement = select(JobClaim).where(
-            JobClaim.job_key == job_key, JobClaim.status != JobStatus.DONE, JobClaim.period >= period_of(now - RETRY_FOR)
-        )
-        return [_parse_period(claim.period) for claim in session.exec(statement).all() if _retry_due(claim, now)]
+        statement = select(JobClaim).where(JobClaim.status != JobStatus.DONE, JobClaim.period >= period_of(now - RETRY_FOR))
+        due: dict[str, list[datetime]] = {}
+        for claim in session.exec(statement).all():
+            if _retry_due(claim, now):
+                due.setdefault(claim.job_key, []).append(_parse_period(claim.period))
+        return due
 
 
 def due_runs(engine: Engine, contracts: Iterable[ScheduledContract], *, now: datetime, max_catch_up: int = MAX_CATCH_UP) -> list[DueRun]:
@@ -203,10 +208,11 @@ def due_runs(engine: Engine, contracts: Iterable[ScheduledContract], *, now: dat
     a warehouse or database outage delays a period's pull, it does not lose it.
     """
     runs = []
+    retries = _retries(engine, now)
     for contract in contracts:
         for kind in contract.kinds():
             key = contract.job_key(kind)
-            runs.extend(DueRun(kind, contract.team_id, contract.name, key, period_of(t), t) for t in _retries(engine, key, now))
+            runs.extend(DueRun(kind, contract.team_id, contract.name, key, period_of(t), t) for t in retries.get(key, ()))
             last = _last_period(engine, key)
             after = last if last is not None else max(contract.created_at, now - _FIRST_RUN_LOOKBACK) - timedelta(seconds=1)
             keep = max_catch_up if last is not None else 1
