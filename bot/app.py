@@ -80,7 +80,9 @@ def handle_errors(error: Exception, body: dict, client: WebClient) -> None:
             client.chat_postEphemeral(channel=channel, user=user, **payload)
         else:
             client.chat_postMessage(channel=user, **payload)
-    except SlackApiError:
+    except (SlackApiError, OSError):
+        # OSError: Slack unreachable (slack-sdk raises urllib's URLError once its retries are spent).
+        # The error was logged above; this handler must not fail in turn.
         logger.exception("could not tell the user about error ref %s", reference)
 
 
