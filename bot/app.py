@@ -15,15 +15,18 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot.blocks.limits import check_message
-from bot.blocks.messages import build_error, build_reinstall
+from bot.blocks.messages import build_error, build_notice, build_reinstall
 from bot.listeners import register_listeners
 from bot.listeners.deps import Deps, PullRequester, utc_now
 from bot.listeners.store import Store
 from bot.oauth import make_oauth_settings
 from bot.settings import Settings
-from bot.slack_client import make_client, require
+from bot.slack_client import make_client, redact_tokens_in_sdk_logs, require
+from storage.db import database_unreachable
 
 logger = logging.getLogger(__name__)
+
+DATABASE_UNREACHABLE = "Northstar can't reach its database right now, so it could not do that. Please try again in a few minutes."
 
 # Bolt logs the whole body of a request whose signature fails, at INFO, on this logger.
 REQUEST_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
@@ -67,14 +70,23 @@ def _where(body: dict) -> tuple[str | None, str | None]:
     return (channel if isinstance(channel, str) else None), (user if isinstance(user, str) else None)
 
 
-def handle_errors(error: Exception, body: dict, client: WebClient) -> None:
-    """Unexpected errors: a reference the user can quote, the traceback only in the log."""
+def handle_errors(error: Exception, body: dict, client: WebClient | None) -> None:
+    """Unexpected errors: a reference the user can quote, the traceback only in the log.
+
+    An unreachable database (a restart, a failover) is no bug: one log line, and the user is told
+    to try again shortly instead of being handed a reference to quote.
+    """
     reference = error_reference()
-    logger.exception("unhandled error (ref %s)", reference, exc_info=error)
+    unreachable = database_unreachable(error)
+    if unreachable:
+        cause = str(getattr(error, "orig", None) or error).strip().splitlines()
+        logger.error("the database is unreachable (ref %s): %s", reference, cause[0] if cause else type(error).__name__)
+    else:
+        logger.exception("unhandled error (ref %s)", reference, exc_info=error)
     channel, user = _where(body or {})
-    if not user:
+    if not user or client is None:
         return
-    payload = check_message(build_error(reference))
+    payload = check_message(build_notice(DATABASE_UNREACHABLE) if unreachable else build_error(reference))
     try:
         if channel:
             client.chat_postEphemeral(channel=channel, user=user, **payload)
@@ -130,6 +142,7 @@ def build_app(
         client.token = settings.slack_bot_token.get_secret_value()
     app = App(**options)
     quiet_signature_failures()
+    redact_tokens_in_sdk_logs()
     deps = Deps(
         store=Store(engine),
         default_workspace=settings.default_workspace,
