@@ -21,9 +21,10 @@ over ``--connections`` keep-alive connections, mixed:
 * the "which contract?" button under an answer in a channel that two contracts share.
 
 Every request carries its own user id (signers excepted), so each reply is matched to its
-request in the stand-in's record. An error is a non-2xx answer, a failed request, a missing
-reply after ``--reply-timeout``, a reply that is not the expected one (an error message, a usage
-hint), or a Slack call the stand-in refused. Reported: achieved rate, errors, ack p50/p95/p99/max
+request in the stand-in's record. An error is a non-2xx answer, a failed request, an ack later
+than Slack's 3 seconds, a request still unsent when the run is cut off (30 s after its end), a
+missing reply after ``--reply-timeout``, a reply that is not the expected one (an error message,
+a usage hint), or a Slack call the stand-in refused. Reported: achieved rate, errors, ack p50/p95/p99/max
 (target p99 < 100 ms), final reply percentiles per kind, the server's RSS every second (start,
 peak, end, slope over the second half), its CPU time, and the machine.
 
@@ -94,6 +95,8 @@ SIGNERS = ("U0FRAUDPM", "U0FRAUDENG", "U0FRAUDDS")  # the fraud contract's pm, e
 ROLE_LABELS = dict(zip(SIGNERS, ("PM", "Eng", "DS")))
 SHARED_CHANNEL_ID, SHARED_CHANNEL_NAME = "C0RISKSHARED", "risk-shared"
 ACK_TARGET_P99_S = 0.100
+# Slack shows the user an error when the ack takes longer than this: such a request failed.
+SLACK_ACK_DEADLINE_S = 3.0
 # A run that has not finished sending by then is cut off: a stuck server cannot hold it forever.
 HARD_STOP_S = 30
 # Memory counts as stable when the second half's trend adds less than this per minute.
@@ -647,11 +650,12 @@ def report_load(requests: list[Request], wall: float, args, samples: Samples, se
     sent = [r for r in requests if r.sent]
     acked = [r for r in requests if r.status is not None and 200 <= r.status < 300]
     print(f"achieved: {len(sent) / wall:.1f} sent/s, {len(acked) / wall:.1f} acknowledged/s over {wall:.1f} s")
-    late = [r.sent - r.due for r in sent]
-    if late:
-        print(f"send lag behind schedule: p99 {np.percentile(late, 99) * 1000:.1f} ms, max {max(late) * 1000:.1f} ms "
-              "(client side; large means this process could not keep up)")
+    lag = [r.sent - r.due for r in sent]
+    if lag:
+        print(f"send lag behind schedule: p99 {np.percentile(lag, 99) * 1000:.1f} ms, max {max(lag) * 1000:.1f} ms "
+              f"(large when all {args.connections} connections were waiting on the server, or this process could not keep up)")
     failed = [r for r in requests if r.sent and not (r.status is not None and 200 <= r.status < 300)]
+    late = [r for r in acked if r.acked - r.sent > SLACK_ACK_DEADLINE_S]
     unsent = [r for r in requests if not r.sent]
     missing = [r for r in acked if r.replied is None]
     bad = [r for r in acked if r.bad_reply]
@@ -679,8 +683,9 @@ def report_load(requests: list[Request], wall: float, args, samples: Samples, se
               + {True: "memory stable", False: "memory GROWING", None: f"too short to judge (under {MIN_JUDGED_S} s)"}[memory["stable"]])
     else:
         print(f"server RSS: only {memory.get('samples', 0)} samples (run too short to judge)")
-    errors = len(failed) + len(unsent) + len(missing) + len(bad) + len(stray) + len(refused_calls)
-    print(f"\nerrors: {errors} — {len(failed)} non-2xx or failed, {len(unsent)} never sent, {len(missing)} without a reply "
+    errors = len(failed) + len(late) + len(unsent) + len(missing) + len(bad) + len(stray) + len(refused_calls)
+    print(f"\nerrors: {errors} — {len(failed)} non-2xx or failed, {len(late)} acknowledged after Slack's {SLACK_ACK_DEADLINE_S:g} s, "
+          f"{len(unsent)} never sent, {len(missing)} without a reply "
           f"after {args.reply_timeout:g} s, {len(bad)} unexpected replies, {len(refused_calls)} Slack calls refused by the stand-in, "
           f"{len(stray)} refusals to signers")
     for label, rows in (("failed", failed), ("without a reply", missing), ("unexpected reply", bad)):
@@ -690,7 +695,7 @@ def report_load(requests: list[Request], wall: float, args, samples: Samples, se
         print(f"  e.g. {call.method} to {call.user or call.channel}: ok={call.ok} error={call.error} text={call.text[:120]!r}")
     return {
         "planned": len(requests), "sent": len(sent), "acked": len(acked), "wall_s": wall, "errors": errors,
-        "failed": len(failed), "unsent": len(unsent), "missing_replies": len(missing), "unexpected_replies": len(bad),
+        "failed": len(failed), "late_acks": len(late), "unsent": len(unsent), "missing_replies": len(missing), "unexpected_replies": len(bad),
         "refused_calls": len(refused_calls), "signer_refusals": len(stray),
         "ack_ms": dict(zip(("p50", "p95", "p99"), (float(x) for x in np.percentile(acks, [50, 95, 99]) * 1000))) if acks else None,
         "ack_target_met": met, "per_kind": per_kind, "server_cpu_s": server_cpu, "memory": memory,
@@ -785,8 +790,9 @@ def audit_key(team_id: str, contract: str, due: datetime) -> str:
 
 def seed_audits(engine, *, rounds: int, per_round: int, now: datetime) -> list[ScheduledAudit]:
     """``per_round`` contracts per round, each audited daily at its round's minute (UTC), in a channel
-    of its own; pulls never fall due. Round 1's minute has just passed; its contracts are made
-    to look older, so their audit is the one caught up when the replicas start."""
+    of its own; pulls never fall due. Round 1's minute has just passed, round *r*'s is r-1 minutes
+    later. Every contract is made to look ten minutes old: a contract created after its audit's
+    time (seeding may cross a minute) would rightly not be audited until the next day."""
     from sqlmodel import col, update
 
     from storage.db import session_scope
@@ -797,17 +803,15 @@ def seed_audits(engine, *, rounds: int, per_round: int, now: datetime) -> list[S
     audits = []
     for round_number in range(1, rounds + 1):
         due = boundary + timedelta(minutes=round_number - 1)
-        names = []
         for number in range(1, per_round + 1):
             name = f"audit-{round_number}-{number:02d}"
             text = contract_yaml(name, name, title=f"Audited {round_number}.{number}", audit=f"{due.minute} {due.hour} * * *",
                                  pull="0 0 1 1 *", timezone="UTC")
             seed_contract(engine, TEAM, text, history=history)
-            names.append(name)
             audits.append(ScheduledAudit(contract=name, channel=f"#{name}", due=due, key=audit_key(TEAM, name, due)))
-        if round_number == 1:
-            with session_scope(engine) as session:
-                session.exec(update(Contract).where(col(Contract.name).in_(names)).values(created_at=now - timedelta(minutes=10)))
+    with session_scope(engine) as session:
+        names = [a.contract for a in audits]
+        session.exec(update(Contract).where(col(Contract.name).in_(names)).values(created_at=now - timedelta(minutes=10)))
     return audits
 
 
