@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.blocks.common import actions, button, context, escape, fields, header, section
+from bot.blocks.common import actions, button, clip, context, escape, fields, header, mention, section
 from bot.blocks.ids import ACTION_ALERT_ACKNOWLEDGE, ACTION_ALERT_SNOOZE
 from bot.blocks.limits import check_message
 from metrics.evaluation import Finding, format_value
@@ -46,7 +46,7 @@ def _limits(finding: Finding) -> str:
 
 
 def _signers(signers: Mapping[str, str]) -> str:
-    return " ".join(f"<@{user}>" for user in dict.fromkeys(signers.values()))
+    return " ".join(mention(user) for user in dict.fromkeys(signers.values()))
 
 
 @dataclass(frozen=True)
@@ -69,16 +69,16 @@ class AlertStanding:
     def lines(self) -> list[str]:
         if self.over:
             if self.recovered_at is not None:
-                value = f" at {self.recovered_value}" if self.recovered_value else ""
+                value = f" at {escape(self.recovered_value)}" if self.recovered_value else ""
                 return [f":white_check_mark: Recovered{value} on {self.recovered_at:%Y-%m-%d}"]
             return [":white_check_mark: Back within bounds"]
         lines = []
         if self.breached_hours is not None:
             lines.append(f":hourglass: Still breached for {self.breached_hours:.0f} h")
         if self.acknowledged_by is not None and self.acknowledged_at is not None:
-            lines.append(f":eyes: Acknowledged by <@{self.acknowledged_by}> at {self.acknowledged_at:%Y-%m-%d %H:%M} UTC")
+            lines.append(f":eyes: Acknowledged by {mention(self.acknowledged_by)} at {self.acknowledged_at:%Y-%m-%d %H:%M} UTC")
         if self.snoozed_by is not None and self.snoozed_until is not None:
-            lines.append(f":zzz: Snoozed until {self.snoozed_until:%Y-%m-%d %H:%M} UTC by <@{self.snoozed_by}>")
+            lines.append(f":zzz: Snoozed until {self.snoozed_until:%Y-%m-%d %H:%M} UTC by {mention(self.snoozed_by)}")
         return lines
 
     def buttons(self, value: str) -> list[dict]:
@@ -136,12 +136,13 @@ def build_alert_update(original: Mapping, standings: Mapping[int, AlertStanding]
                 notes.extend(standing.lines())
             continue
         blocks.append(block)
+    # The posted text was escaped when it was built and the notes are mrkdwn already: no escape().
     text = str(original.get("text") or "")
     if notes:
         # The notification text has no emoji shortcodes to render; keep only the words.
         plain = [re.sub(r"^:[a-z_]+: ", "", note) for note in dict.fromkeys(notes)]
         text = f"{text} ({'; '.join(plain)})"
-    return check_message({"text": text[:3000], "blocks": blocks})
+    return check_message({"text": clip(text, 3000), "blocks": blocks})
 
 
 def build_alert(
@@ -179,8 +180,8 @@ def build_alert(
         notes.append(f"Breach began {since:%Y-%m-%d %H:%M} UTC")
     if notes:
         blocks.append(context(" · ".join(notes)))
-    text = title + ": " + "; ".join(f.reason for f, _ in findings)
-    return check_message({"text": text[:3000], "blocks": blocks})
+    text = escape(title + ": " + "; ".join(f.reason for f, _ in findings))
+    return check_message({"text": clip(text, 3000), "blocks": blocks})
 
 
 def build_reminder(*, finding: Finding, since: datetime | None, now: datetime, worsened: bool = False) -> dict:
@@ -188,13 +189,13 @@ def build_reminder(*, finding: Finding, since: datetime | None, now: datetime, w
     hours = (now - since).total_seconds() / 3600 if since is not None else None
     lasting = f" for {hours:.0f} h" if hours is not None else ""
     lead = "Worse since it was snoozed" if worsened else f"Still breached{lasting}"
-    text = f"{lead}: {finding.reason}"
-    return check_message({"text": text, "blocks": [section(f":hourglass: {escape(text)}")]})
+    text = escape(f"{lead}: {finding.reason}")
+    return check_message({"text": text, "blocks": [section(f":hourglass: {text}")]})
 
 
 def build_resolution(*, finding: Finding, since: datetime | None, now: datetime) -> dict:
     """A reply in the alert's thread: back within bounds, and how long it lasted."""
     hours = (now - since).total_seconds() / 3600 if since is not None else None
     lasted = f" after {hours:.0f} h" if hours is not None else ""
-    text = f"Resolved{lasted}: {finding.reason}"
-    return check_message({"text": text, "blocks": [section(f":white_check_mark: {escape(text)}")]})
+    text = escape(f"Resolved{lasted}: {finding.reason}")
+    return check_message({"text": text, "blocks": [section(f":white_check_mark: {text}")]})

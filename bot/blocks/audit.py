@@ -34,7 +34,7 @@ def _sections(text: str) -> list[dict]:
 
 
 def _bound_text(line: BoundLine) -> str:
-    text = f"{_STATUS.get(line.status, '')} *{escape(line.title)}* {format_value(line.value, line.unit)} (bound {escape(line.bound_text)}): {line.status.replace('_', ' ')}"
+    text = f"{_STATUS.get(line.status, '')} *{escape(line.title)}* {escape(format_value(line.value, line.unit))} (bound {escape(line.bound_text)}): {line.status.replace('_', ' ')}"
     if line.since is not None:
         text += f" since the week ending {line.since:%Y-%m-%d}"
     if line.cost_text:
@@ -55,7 +55,7 @@ def _north_star_blocks(audit: Audit) -> list[dict]:
     change = "—" if north.change is None else f"{north.change:+.1%}"
     launch = "—" if north.change_vs_launch is None else f"{north.change_vs_launch:+.1%}"
     sample = "—" if north.sample_size is None else f"{north.sample_size:,.0f}"
-    blocks = _sections(f"*North star: {escape(north.title)}* {format_value(north.value, north.unit)}, {north.trend_word}")
+    blocks = _sections(f"*North star: {escape(north.title)}* {escape(format_value(north.value, north.unit))}, {escape(north.trend_word)}")
     blocks += fields([
         ("This week", format_value(north.value, north.unit)),
         ("vs last week", f"{change} (was {format_value(north.last_week, north.unit)})"),
@@ -94,7 +94,7 @@ def _fallback(audit: Audit) -> str:
     text = f"Weekly audit, {audit.title}: {audit.headline}"
     if audit.decision:
         text += f". {audit.decision}"
-    return clip(text, 3000)
+    return clip(escape(text), 3000)
 
 
 def build_audit_message(audit: Audit) -> list[dict]:
@@ -144,7 +144,7 @@ def build_audit_message(audit: Audit) -> list[dict]:
         while chunk and chunk[0]["type"] == "divider":
             chunk = chunk[1:]
         if chunk:
-            text = f"Weekly audit, {audit.title}: details, part {number} of {len(chunks)}"
+            text = escape(f"Weekly audit, {audit.title}: details, part {number} of {len(chunks)}")
             payloads.append(check_message({"text": text, "blocks": chunk}))
     return payloads
 

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bot.blocks.limits import MAX_BUTTON_TEXT, MAX_BUTTON_VALUE, MAX_FIELD_TEXT, MAX_HEADER_TEXT, MAX_SECTION_TEXT
 
 
+# The start of an entity escape() wrote, left dangling where a clip cut the text.
+_CUT_ENTITY = re.compile(r"&(?:a|am|amp|l|lt|g|gt)?$")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
 def clip(text: str, limit: int) -> str:
-    """Shorten ``text`` to ``limit`` characters with an ellipsis, never cutting silently."""
+    """Shorten ``text`` to ``limit`` characters with an ellipsis, never cutting silently.
+
+    Clip after escaping, so the limit holds for what is sent; a cut never leaves half an
+    ``&amp;``/``&lt;``/``&gt;`` behind.
+    """
     text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if len(text) <= limit else _CUT_ENTITY.sub("", text[: limit - 1]) + "…"
 
 
 def escape(text: str) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    """Escape the three characters Slack's mrkdwn treats as control characters.
+
+    Slack parses ``<!channel>``, ``<@U…>`` and ``<url|label>`` in every mrkdwn text and in a
+    message's top-level ``text``: whatever comes from a contract, a metric sentence, a user or
+    stored data goes through here once, where it enters either; the builder's own markup
+    (``*bold*``, :func:`mention`) goes around it. Plain_text objects are shown as is and need none.
+    """
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str) -> str:
+    """``<@U…>`` for a Slack user id; anything else (a CLI author's login) as escaped text."""
+    user_id = str(user_id)
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else escape(user_id)
 
 
 def header(text: str) -> dict:
@@ -32,8 +54,8 @@ def section(text: str, *, accessory: dict | None = None) -> dict:
 
 
 def fields(pairs: list[tuple[str, str]]) -> list[dict]:
-    """Sections of at most ten ``*label*\\nvalue`` fields each."""
-    items = [{"type": "mrkdwn", "text": clip(f"*{label}*\n{value}", MAX_FIELD_TEXT)} for label, value in pairs]
+    """Sections of at most ten ``*label*\\nvalue`` fields each; labels and values are plain text, escaped here."""
+    items = [{"type": "mrkdwn", "text": clip(f"*{escape(label)}*\n{escape(value)}", MAX_FIELD_TEXT)} for label, value in pairs]
     return [{"type": "section", "fields": items[i : i + 10]} for i in range(0, len(items), 10)]
 
 

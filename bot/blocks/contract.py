@@ -10,7 +10,7 @@ from metrics.contract import Contract
 from metrics.lint import LintReport
 
 from bot.blocks import ids
-from bot.blocks.common import clip, code, context, divider, escape, fields, header, section
+from bot.blocks.common import clip, code, context, divider, escape, fields, header, mention, section
 from bot.blocks.limits import MAX_PRIVATE_METADATA, split_text
 
 YAML_INPUT_MAX = 3000  # Slack caps a plain_text_input at 3000 characters
@@ -35,7 +35,7 @@ def build_contract_list(rows: Sequence[ContractRow]) -> dict:
         f"• *{escape(r.name)}* — {escape(r.title)} · {escape(r.channel)} · v{r.version} · {r.metrics} metrics" for r in rows
     ]
     blocks = [header(f"Contracts ({len(rows)})"), section("\n".join(lines))]
-    return {"text": f"{len(rows)} contracts: " + ", ".join(r.name for r in rows), "blocks": blocks}
+    return {"text": escape(f"{len(rows)} contracts: " + ", ".join(r.name for r in rows)), "blocks": blocks}
 
 
 def _bound_text(contract: Contract, metric) -> str:
@@ -51,12 +51,12 @@ def build_contract_show(contract: Contract, *, version: int, signed: Sequence[tu
         section(f"*Decision:* {escape(contract.decision)}"),
         *fields(
             [
-                ("Channel", escape(contract.channel)),
+                ("Channel", contract.channel),
                 ("Autonomy", contract.autonomy.value),
-                ("A positive is", escape(f"a {b.positive}")),
-                ("Acting on it", escape(f"{b.action} ({b.acted})")),
-                ("Volume", f"{b.weekly_volume:,.0f} {escape(b.units)} a week"),
-                ("Mistakes cost", escape(f"FP {b.cost_false_positive:,.2f} {b.currency} ({b.false_positive_cost_means}); FN {b.cost_false_negative:,.2f} {b.currency} ({b.false_negative_cost_means})")),
+                ("A positive is", f"a {b.positive}"),
+                ("Acting on it", f"{b.action} ({b.acted})"),
+                ("Volume", f"{b.weekly_volume:,.0f} {b.units} a week"),
+                ("Mistakes cost", f"FP {b.cost_false_positive:,.2f} {b.currency} ({b.false_positive_cost_means}); FN {b.cost_false_negative:,.2f} {b.currency} ({b.false_negative_cost_means})"),
             ]
         ),
         divider(),
@@ -68,23 +68,23 @@ def build_contract_show(contract: Contract, *, version: int, signed: Sequence[tu
                 f"{metric.direction.value}s is better · bound {escape(_bound_text(contract, metric))}"
             )
         )
-    signers = ", ".join(f"{role}: <@{user}>" for role, user in contract.signers.items()) or "none named"
-    signed_text = ", ".join(f"{role} <@{user}>" for role, user in signed) or "nobody yet"
+    signers = ", ".join(f"{role}: {mention(user)}" for role, user in contract.signers.items()) or "none named"
+    signed_text = ", ".join(f"{role} {mention(user)}" for role, user in signed) or "nobody yet"
     blocks.append(context(f"Signers: {signers}", f"Signed this version: {signed_text}"))
-    return {"text": f"{contract.display_name} (v{version}): {contract.decision}", "blocks": blocks}
+    return {"text": escape(f"{contract.display_name} (v{version}): {contract.decision}"), "blocks": blocks}
 
 
 def build_lint_report(name: str, report: LintReport) -> dict:
     if not report.findings:
-        text = f"{name}: no findings. The contract is ready to sign."
-        return {"text": text, "blocks": [section(f":white_check_mark: {escape(text)}")]}
+        text = escape(f"{name}: no findings. The contract is ready to sign.")
+        return {"text": text, "blocks": [section(f":white_check_mark: {text}")]}
     icons = {"error": ":x:", "warning": ":warning:", "info": ":information_source:"}
     blocks = [header(f"Lint: {name}")]
     for finding in report.findings:
         blocks.append(
             section(f"{icons.get(finding.severity.value, '')} *{escape(finding.subject)}* [{finding.rule}]\n{escape(finding.message)}")
         )
-    summary = f"{name}: {len(report.errors)} errors, {len(report.warnings)} warnings"
+    summary = escape(f"{name}: {len(report.errors)} errors, {len(report.warnings)} warnings")
     blocks.append(context(summary))
     return {"text": summary, "blocks": blocks}
 
@@ -94,26 +94,28 @@ class HistoryRow:
     version: int
     author: str
     created: str
-    signed: str
+    signed: str  # mrkdwn: the signers' mentions
 
 
 def build_contract_history(name: str, rows: Sequence[HistoryRow]) -> dict:
     if not rows:
-        return {"text": f"{name} has no versions.", "blocks": [section(f"{escape(name)} has no versions.")]}
-    lines = [f"• *v{r.version}* — {r.created} by <@{r.author}> · signed: {r.signed}" for r in reversed(rows)]
+        text = escape(f"{name} has no versions.")
+        return {"text": text, "blocks": [section(text)]}
+    lines = [f"• *v{r.version}* — {escape(r.created)} by {mention(r.author)} · signed: {r.signed}" for r in reversed(rows)]
     return {
-        "text": f"{name}: {len(rows)} versions",
+        "text": escape(f"{name}: {len(rows)} versions"),
         "blocks": [header(f"History: {name}"), section("\n".join(lines))],
     }
 
 
 def build_contract_diff(name: str, a: int, b: int, diff_lines: Sequence[str]) -> dict:
     if not diff_lines:
-        text = f"{name}: v{a} and v{b} have the same content."
-        return {"text": text, "blocks": [section(escape(text))]}
-    body = "\n".join(diff_lines).replace("```", "'''")
+        text = escape(f"{name}: v{a} and v{b} have the same content.")
+        return {"text": text, "blocks": [section(text)]}
+    # A code block is mrkdwn like the rest: Slack's escaping applies inside it (&lt; shows as <).
+    body = escape("\n".join(diff_lines).replace("```", "'''"))
     return {
-        "text": f"{name}: changes from v{a} to v{b}",
+        "text": escape(f"{name}: changes from v{a} to v{b}"),
         "blocks": [header(f"{name}: v{a} → v{b}"), section(code(body))],
     }
 

@@ -53,7 +53,7 @@ def build_explanation(view: ExplainView) -> dict:
     if footer:
         blocks.append(context(*(escape(n) for n in footer)))
     text = view.headline if not view.in_your_terms else f"{view.headline} {view.in_your_terms}"
-    return {"text": text, "blocks": blocks}
+    return {"text": escape(text), "blocks": blocks}
 
 
 def build_unknown_term(term: str, suggestions: Sequence[str]) -> dict:
@@ -65,4 +65,4 @@ def build_unknown_term(term: str, suggestions: Sequence[str]) -> dict:
             button(s, ids.indexed(ids.ACTION_EXPLAIN_SUGGESTION_PREFIX, i), s) for i, s in enumerate(suggestions[:25])
         ]
         blocks.extend(actions(buttons))
-    return {"text": escape(text) + (" Suggestions: " + ", ".join(suggestions) if suggestions else ""), "blocks": blocks}
+    return {"text": escape(text + (" Suggestions: " + ", ".join(suggestions) if suggestions else "")), "blocks": blocks}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.blocks.common import actions, button, clip, context, divider, escape, header, section
+from bot.blocks.common import actions, button, clip, context, divider, escape, header, mention, section
 from bot.blocks.limits import MAX_MESSAGE_BLOCKS, check_message, check_view
 from metrics.scorecard import MetricResult, Scorecard, format_value
 
@@ -43,13 +43,19 @@ def _when(moment) -> str:
 
 
 def _signers(view: LaunchView) -> str:
-    return ", ".join(f"<@{user}> ({ROLE_NAMES.get(role, role)})" for role, user in view.signers.items()) or "none named"
+    return ", ".join(f"{mention(user)} ({ROLE_NAMES.get(role, role)})" for role, user in view.signers.items()) or "none named"
 
 
 def _p(value: float | None) -> str:
+    """A p-value for mrkdwn: "&lt; 0.001" shows as "< 0.001" (a bare "<" may start a Slack link)."""
     if value is None:
         return "—"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    return escape("< 0.001") if value < 0.001 else f"{value:.3f}"
+
+
+def _value(value: float | None, r: MetricResult, *, signed: bool = False) -> str:
+    # The unit comes from the contract, so a formatted value is escaped like any other text.
+    return escape(format_value(value, r, signed=signed))
 
 
 def _metric_line(r: MetricResult, card: Scorecard) -> str:
@@ -58,10 +64,10 @@ def _metric_line(r: MetricResult, card: Scorecard) -> str:
     if r.verdict == "missing":
         return f"{head}\n{escape(r.note or 'no data')}"
     lines = [head]
-    numbers = (f"{escape(card.control)} {format_value(r.control_value, r)} → {escape(card.treatment)} "
-               f"{format_value(r.treatment_value, r)}  ({format_value(r.absolute_lift, r, signed=True)}")
+    numbers = (f"{escape(card.control)} {_value(r.control_value, r)} → {escape(card.treatment)} "
+               f"{_value(r.treatment_value, r)}  ({_value(r.absolute_lift, r, signed=True)}")
     if r.abs_ci is not None:
-        numbers += f", 95% CI {format_value(r.abs_ci[0], r, signed=True)}…{format_value(r.abs_ci[1], r, signed=True)}"
+        numbers += f", 95% CI {_value(r.abs_ci[0], r, signed=True)}…{_value(r.abs_ci[1], r, signed=True)}"
     numbers += ")"
     if r.relative_lift is not None and r.rel_ci is not None and None not in r.rel_ci:
         numbers += f", relative {100 * r.relative_lift:+.1f}% (CI {100 * r.rel_ci[0]:+.1f}%…{100 * r.rel_ci[1]:+.1f}%)"
@@ -79,9 +85,10 @@ def _metric_line(r: MetricResult, card: Scorecard) -> str:
 
 
 def _vote_line(vote) -> str:
-    line = f"<@{vote.user_id}> ({ROLE_NAMES.get(vote.role, vote.role)}) {VOTE_LABELS.get(vote.vote, vote.vote)} · {_when(vote.created_at)}"
+    line = f"{mention(vote.user_id)} ({ROLE_NAMES.get(vote.role, vote.role)}) {VOTE_LABELS.get(vote.vote, vote.vote)} · {_when(vote.created_at)}"
     if vote.reason:
-        line += f"\n> {escape(clip(vote.reason, 500))}"
+        # Clipped after escaping: every signer's reason shares one section of 3000 characters.
+        line += f"\n> {clip(escape(vote.reason), 500)}"
     return line
 
 
@@ -99,14 +106,14 @@ def build_launch_message(view: LaunchView) -> dict:
     for result in card.metrics[:MAX_METRIC_BLOCKS]:
         blocks.append(section(_metric_line(result, card)))
     if len(card.metrics) > MAX_METRIC_BLOCKS:
-        blocks.append(context(f"…and {len(card.metrics) - MAX_METRIC_BLOCKS} more metrics (see `/launch history {view.contract}`)."))
+        blocks.append(context(f"…and {len(card.metrics) - MAX_METRIC_BLOCKS} more metrics (see `/launch history {escape(view.contract)}`)."))
     if card.context:
-        latest = " · ".join(f"{escape(c['title'])} {format_value(c['value'], _Unit(c['unit']))}" for c in card.context)
+        latest = " · ".join(f"{escape(c['title'])} {escape(format_value(c['value'], _Unit(c['unit'])))}" for c in card.context)
         blocks.append(context(f"Latest values outside the experiment (not compared): {latest}"))
     method = "always-valid (sequential) intervals" if card.sequential else "fixed-horizon intervals"
     srm = f"split check p = {_p(card.srm_p_value)}" if card.srm_p_value is not None else "split not checked"
     blocks.append(context(f"Contract v{view.contract_version} · α = {card.alpha:g}, verdicts on {method} · {srm} · "
-                          f"requested by <@{view.requested_by}> on {_when(view.requested_at)}"))
+                          f"requested by {mention(view.requested_by)} on {_when(view.requested_at)}"))
     blocks.append(divider())
     need = ("every signer must *override* the block with a written reason" if view.blocked
             else "every signer must approve; one rejection rejects")
@@ -125,10 +132,12 @@ def build_launch_message(view: LaunchView) -> dict:
     else:
         blocks.append(section(f"*{STATE_LABELS.get(view.state, view.state)}* on {_when(view.decided_at)}"))
     blocks = blocks[:MAX_MESSAGE_BLOCKS]
-    mentions = " ".join(f"<@{user}>" for user in view.signers.values())
+    # The signers are named in the notification text so that Slack pings them; nothing else may ping.
+    mentions = " ".join(mention(user) for user in view.signers.values())
     state = "" if view.pending else f" [{view.state}]"
-    text = (f"Launch decision{state} for {view.contract_title} ({view.experiment or card.experiment}): "
-            f"{card.recommendation.capitalize()}. {card.summary} {mentions}").strip()
+    words = (f"Launch decision{state} for {view.contract_title} ({view.experiment or card.experiment}): "
+             f"{card.recommendation.capitalize()}. {card.summary}")
+    text = f"{escape(words)} {mentions}".strip()
     return check_message({"text": text, "blocks": blocks})
 
 
@@ -177,30 +186,30 @@ def build_reason_errors(message: str) -> dict:
 def build_launch_history(contract: str, launches: list[LaunchView]) -> dict:
     """Past decisions of a contract: recommendation, outcome and every vote."""
     if not launches:
-        text = f"No launch decisions for {contract} yet. Request one with `/launch {contract}`."
-        return check_message({"text": text, "blocks": [section(escape(text))]})
+        text = escape(f"No launch decisions for {contract} yet. Request one with `/launch {contract}`.")
+        return check_message({"text": text, "blocks": [section(text)]})
     blocks: list[dict[str, Any]] = [header(f"Launch decisions · {contract}")]
     # Two blocks per decision, newest first, within Slack's 50 blocks.
     shown = launches[: (MAX_MESSAGE_BLOCKS - 2) // 2]
     for view in shown:
         card = view.scorecard
-        head = (f"*{escape(view.experiment or card.experiment)}* · requested {_when(view.requested_at)} by <@{view.requested_by}> · "
+        head = (f"*{escape(view.experiment or card.experiment)}* · requested {_when(view.requested_at)} by {mention(view.requested_by)} · "
                 f"{RECOMMENDATION_LABELS.get(card.recommendation, card.recommendation)} → "
                 f"*{STATE_LABELS.get(view.state, view.state)}*" + (f" on {_when(view.decided_at)}" if view.decided_at else ""))
         votes = "\n".join(_vote_line(v) for v in view.votes) or "No votes."
         blocks.append(section(f"{head}\n{escape(card.summary)}\n{votes}"))
         blocks.append(divider())
     if len(launches) > len(shown):
-        blocks.append(context(f"{len(launches) - len(shown)} older decisions not shown; `northstar launches --contract {contract}` lists all."))
-    text = f"{len(launches)} launch decision(s) for {contract}."
+        blocks.append(context(f"{len(launches) - len(shown)} older decisions not shown; `northstar launches --contract {escape(contract)}` lists all."))
+    text = escape(f"{len(launches)} launch decision(s) for {contract}.")
     return check_message({"text": text, "blocks": blocks})
 
 
 def build_launch_usage(problem: str | None = None) -> dict:
     # The problem may quote what was typed, which can be longer than one section holds.
-    problem = clip(problem, 500) if problem else problem
-    blocks = [section(f":thinking_face: {escape(problem)}")] if problem else []
+    shown = clip(escape(problem), 500) if problem else ""
+    blocks = [section(f":thinking_face: {shown}")] if shown else []
     blocks.append(section(USAGE))
     blocks.append(context("Examples: `/launch fraud-screening` · `/launch fraud-screening model-v2` · `/launch history fraud-screening`"))
-    text = f"{escape(problem)} — usage: {USAGE}" if problem else f"Usage: {USAGE}"
+    text = f"{shown} — usage: {USAGE}" if shown else f"Usage: {USAGE}"
     return check_message({"text": text, "blocks": blocks})

@@ -47,8 +47,9 @@ def build_usage(command: str, *, problem: str | None = None) -> dict:
 
 
 def build_notice(text: str) -> dict:
-    """A one-line reply (refusals, confirmations) in plain words."""
-    return {"text": text, "blocks": [section(escape(text))]}
+    """A one-line reply (refusals, confirmations) in plain words, escaped here."""
+    text = escape(text)
+    return {"text": text, "blocks": [section(text)]}
 
 
 def build_mrkdwn_notice(text: str) -> dict:

@@ -23,8 +23,8 @@ def build_metric(summary: MetricSummary, *, with_history: bool = False) -> dict:
     metric, contract, latest = summary.metric, summary.contract, summary.latest
     title = f"{metric.title} ({contract.name})"
     if latest is None:
-        text = f"{title}: no snapshot stored yet. `/metric {contract.name} {metric.name} refresh` queues a pull."
-        return {"text": text, "blocks": [section(escape(text))]}
+        text = escape(f"{title}: no snapshot stored yet. `/metric {contract.name} {metric.name} refresh` queues a pull.")
+        return {"text": text, "blocks": [section(text)]}
     bound = metric.bound.describe(contract.baseline_value(metric)) if metric.bound else "—"
     blocks: list[dict] = [
         header(title),
@@ -33,7 +33,7 @@ def build_metric(summary: MetricSummary, *, with_history: bool = False) -> dict:
                 ("Latest", format_value(latest.value, metric.unit)),
                 ("Window", f"{latest.window_start:%Y-%m-%d} → {latest.window_end:%Y-%m-%d}"),
                 ("Sample size", number(latest.sample_size)),
-                ("Status", f"{STATUS_ICON.get(summary.status, summary.status)} (bound {escape(bound)})"),
+                ("Status", f"{STATUS_ICON.get(summary.status, summary.status)} (bound {bound})"),
                 ("Trend", summary.trend),
                 ("Role", f"{metric.role.value.replace('_', ' ')}, {metric.layer.value} layer"),
             ]
@@ -44,11 +44,12 @@ def build_metric(summary: MetricSummary, *, with_history: bool = False) -> dict:
         rows += [
             f"{s.window_end:%Y-%m-%d}   {format_value(s.value, metric.unit):>14} {number(s.sample_size):>10}" for s in summary.history
         ]
-        blocks.append(section(code("\n".join(rows))))
+        # The unit beside each value comes from the contract.
+        blocks.append(section(code(escape("\n".join(rows)))))
     if metric.description:
         blocks.append(context(escape(metric.description)))
     text = (
         f"{title}: {format_value(latest.value, metric.unit)} for {latest.window_start:%Y-%m-%d} → {latest.window_end:%Y-%m-%d}, "
         f"n={number(latest.sample_size)}, {summary.status}"
     )
-    return {"text": text, "blocks": blocks}
+    return {"text": escape(text), "blocks": blocks}

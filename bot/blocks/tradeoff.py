@@ -26,23 +26,28 @@ def _table(tradeoff: Tradeoff) -> str:
 def build_tradeoff(tradeoff: Tradeoff) -> dict:
     b = tradeoff.contract.business
     current = tradeoff.current
+
+    def cost(value: float) -> str:
+        # The currency is the contract's own word (any code, not only $ £ €).
+        return escape(money(value, b.currency))
+
     blocks: list[dict] = [
         header(f"Trade-off: {tradeoff.metric.title} ({tradeoff.contract.name})"),
         section(
             f"At threshold *{current.threshold:.2f}* you {escape(b.action)} {percent(current.recall)} of {escape(b.positive)}s; "
             f"about *{current.fp_per_week:,.0f} {escape(b.negative)}s* a week are {escape(b.acted)} by mistake "
             f"({escape(b.false_positive_cost_means)}) and *{current.fn_per_week:,.0f} {escape(b.positive)}s* get through "
-            f"({escape(b.false_negative_cost_means)}): *{money(current.cost_per_week, b.currency)} a week*."
+            f"({escape(b.false_negative_cost_means)}): *{cost(current.cost_per_week)} a week*."
         ),
-        section(code(_table(tradeoff))),
+        section(code(escape(_table(tradeoff)))),
     ]
     if tradeoff.optimal is not None:
         saving = current.cost_per_week - tradeoff.optimal.cost_per_week
         verdict = (
             f"The cheapest threshold the guardrails allow is *{tradeoff.optimal.threshold:.2f}* at "
-            f"*{money(tradeoff.optimal.cost_per_week, b.currency)} a week*"
+            f"*{cost(tradeoff.optimal.cost_per_week)} a week*"
         )
-        verdict += f", {money(saving, b.currency)} a week less than now." if saving > 0.5 else ", which is where you are."
+        verdict += f", {cost(saving)} a week less than now." if saving > 0.5 else ", which is where you are."
         if tradeoff.binding:
             verdict += f" The binding guardrail is *{escape(tradeoff.binding)}*: without it a lower cost is possible."
         else:
@@ -51,8 +56,8 @@ def build_tradeoff(tradeoff: Tradeoff) -> dict:
     else:
         blocks.append(section(":no_entry: No threshold meets every guardrail at once: the model itself needs to improve."))
     notes = [
-        f"Costs: {money(b.cost_false_positive, b.currency)} per {escape(b.negative)} {escape(b.acted)} ({escape(b.false_positive_cost_means)}), "
-        f"{money(b.cost_false_negative, b.currency)} per missed {escape(b.positive)} ({escape(b.false_negative_cost_means)}); "
+        f"Costs: {cost(b.cost_false_positive)} per {escape(b.negative)} {escape(b.acted)} ({escape(b.false_positive_cost_means)}), "
+        f"{cost(b.cost_false_negative)} per missed {escape(b.positive)} ({escape(b.false_negative_cost_means)}); "
         f"{b.weekly_volume:,.0f} {escape(b.units)} a week. From stored histograms, not a live query.",
         *(escape(n) for n in tradeoff.guardrail_notes),
     ]
@@ -61,7 +66,7 @@ def build_tradeoff(tradeoff: Tradeoff) -> dict:
         f"{tradeoff.metric.title} at threshold {current.threshold:.2f}: {current.fp_per_week:,.0f} {b.negative}s {b.acted} "
         f"and {current.fn_per_week:,.0f} {b.positive}s missed a week, {money(current.cost_per_week, b.currency)} a week"
     )
-    return {"text": text, "blocks": blocks}
+    return {"text": escape(text), "blocks": blocks}
 
 
 def build_hierarchy(view: Comovement) -> dict:
@@ -94,4 +99,4 @@ def build_hierarchy(view: Comovement) -> dict:
     else:
         blocks.append(section("No windows where both metrics were pulled yet."))
     text = f"{first.title} (weight {view.first_weight:+g}) vs {second.title} (weight {view.second_weight:+g})"
-    return {"text": text, "blocks": blocks}
+    return {"text": escape(text), "blocks": blocks}

@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 
 from bot.blocks.launch import ACTION_LAUNCH_APPROVE, ACTION_LAUNCH_OVERRIDE, ACTION_LAUNCH_REJECT, build_reason_modal
 from bot.blocks.limits import check_message
-from bot.blocks.messages import build_notice
+from bot.blocks.messages import build_mrkdwn_notice
 from bot.launches import MIN_OVERRIDE_REASON_CHARS, VoteOutcome, cast_vote, check_vote
 from bot.listeners.deps import Deps
 
@@ -37,7 +37,8 @@ def show_outcome(client: WebClient, body: dict, outcome: VoteOutcome, *, redraw:
         client.chat_update(channel=outcome.view.channel if outcome.view.message_ts else channel, ts=ts, **outcome.payload)
     if outcome.refusal is not None:
         user = (body.get("user") or {}).get("id")
-        client.chat_postEphemeral(channel=channel, user=user, **check_message(build_notice(outcome.refusal)))
+        # The refusal is the app's own sentence and names the signers as mentions, as the scorecard does.
+        client.chat_postEphemeral(channel=channel, user=user, **check_message(build_mrkdwn_notice(outcome.refusal)))
 
 
 def handle_approve(ack: Ack, body: dict, action: dict, client: WebClient, deps: Deps, delivery: str) -> None:

@@ -16,6 +16,7 @@ from metrics.lint import lint_contract
 from storage.warehouse.guard import check_read_only_sql
 
 from bot.blocks import ids
+from bot.blocks.common import escape, mention
 from bot.blocks.contract import (
     ContractRow,
     HistoryRow,
@@ -113,7 +114,7 @@ def do_history(deps: Deps, invocation: Invocation) -> dict:
     rows = []
     for v in versions:
         signatures = deps.store.signatures(invocation.team_id, name, v.version)
-        signed = ", ".join(f"{s.role} <@{s.user_id}>" for s in signatures) or "nobody"
+        signed = ", ".join(f"{s.role} {mention(s.user_id)}" for s in signatures) or "nobody"
         rows.append(HistoryRow(version=v.version, author=v.author, created=f"{v.created_at:%Y-%m-%d %H:%M}", signed=signed))
     return build_contract_history(name, rows)
 
@@ -149,8 +150,8 @@ def do_sign(deps: Deps, invocation: Invocation) -> dict:
     # Identity is the payload's user id checked against the stored contract's signers.
     roles = [role for role in SIGNER_ROLES if latest.contract.signers.get(role) == invocation.user_id]
     if not roles:
-        who = ", ".join(f"{role} <@{user}>" for role, user in latest.contract.signers.items()) or "nobody (the contract names no signers)"
-        return build_mrkdwn_notice(f"Only the contract's listed signers can sign {latest.contract.name}: {who}.")
+        who = ", ".join(f"{role} {mention(user)}" for role, user in latest.contract.signers.items()) or "nobody (the contract names no signers)"
+        return build_mrkdwn_notice(f"Only the contract's listed signers can sign {escape(latest.contract.name)}: {who}.")
     recorded = [
         role for role in roles if deps.store.sign(invocation.team_id, name, version=latest.version, role=role, user_id=invocation.user_id)
     ]
@@ -183,8 +184,8 @@ def _signer_or_refusal(contract: Contract, user_id: str, verb: str) -> dict | No
     # Identity is the payload's user id checked against the stored contract's signers.
     if user_id in contract.signers.values():
         return None
-    who = ", ".join(f"{role} <@{user}>" for role, user in contract.signers.items()) or "nobody (the contract names no signers)"
-    return build_mrkdwn_notice(f"Only the contract's listed signers can {verb} {contract.name}: {who}.")
+    who = ", ".join(f"{role} {mention(user)}" for role, user in contract.signers.items()) or "nobody (the contract names no signers)"
+    return build_mrkdwn_notice(f"Only the contract's listed signers can {verb} {escape(contract.name)}: {who}.")
 
 
 def do_pause(deps: Deps, invocation: Invocation) -> dict:

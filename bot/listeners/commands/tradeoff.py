@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from metrics.contract import BOUNDED_ROLES, Contract, Kind, Role
 
 from bot.blocks import ids
+from bot.blocks.common import escape
 from bot.blocks.tradeoff import build_hierarchy, build_tradeoff
 from bot.charts import tradeoff_chart
 from bot.listeners.analysis import build_tradeoff as compute_tradeoff
@@ -86,7 +87,8 @@ def threshold_answer(deps: Deps, client: WebClient, invocation: Invocation, cont
         file=png,
         filename=f"tradeoff-{contract.name}-{metric.name}.png",
         title=f"{metric.title}: cost and accuracy by threshold",
-        initial_comment=f"Trade-off chart for {metric.title} ({contract.name})",
+        # The comment is mrkdwn; the file's title is shown as is.
+        initial_comment=escape(f"Trade-off chart for {metric.title} ({contract.name})"),
         thread_ts=(responses[0].get("ts") if invocation.share and responses else None),
     )
 
