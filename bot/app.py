@@ -15,7 +15,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot.blocks.limits import check_message
-from bot.blocks.messages import build_error, build_notice, build_reinstall
+from bot.blocks.messages import build_error, build_notice
 from bot.listeners import register_listeners
 from bot.listeners.deps import Deps, PullRequester, utc_now
 from bot.listeners.store import Store
@@ -27,6 +27,13 @@ from storage.db import database_unreachable
 logger = logging.getLogger(__name__)
 
 DATABASE_UNREACHABLE = "Northstar can't reach its database right now, so it could not do that. Please try again in a few minutes."
+# What Bolt answers when it finds no token for the workspace. Under OAuth the tokens are in the
+# database and Bolt reads a failed lookup as "not installed", so a restart looks the same as an
+# uninstalled workspace: the message must not send people to reinstall when waiting is the fix.
+AUTHORIZE_FAILED = (
+    "Northstar can't find its installation for this workspace. If it was working here, its database may be "
+    "restarting: please try again in a few minutes. Otherwise, reinstall the app (or ask an admin to)."
+)
 
 # Bolt logs the whole body of a request whose signature fails, at INFO, on this logger.
 REQUEST_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
@@ -130,7 +137,7 @@ def build_app(
         "process_before_response": False,
         "request_verification_enabled": signing_secret is not None,
         "raise_error_for_unhandled_request": False,
-        "user_facing_authorize_error_message": build_reinstall()["text"],
+        "user_facing_authorize_error_message": AUTHORIZE_FAILED,
     }
     if listener_executor is not None:
         # The caller owns the pool, so it can wait for every listener to finish (the demo does).
