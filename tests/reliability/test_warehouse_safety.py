@@ -97,7 +97,9 @@ def test_a_slow_query_is_cancelled_at_the_timeout_and_does_not_hold_up_other_con
     started = time.monotonic()
     results = run_due_jobs(engine=engine, now=NOW, replica_id="replica", runner=runner)
 
-    assert {r.run.contract_name for r in results if r.run.kind == "pull" and r.outcome == "ran"} == {"a-slow", "b-fast", "c-fast"}
+    outcomes = {r.run.contract_name: r.outcome for r in results if r.run.kind == "pull"}
+    # The slow contract's run is recorded as failed, so the period is tried again later.
+    assert outcomes == {"a-slow": "failed", "b-fast": "ran", "c-fast": "ran"}
     # Three attempts, each cut at the timeout, for the slow metric; the fast contracts were done
     # before its second attempt began (run one after another, they would finish after it).
     assert finished["a-slow"] - started >= 3 * TIMEOUT_S
