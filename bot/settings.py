@@ -18,6 +18,7 @@ from metrics.errors import NorthstarError
 
 DEFAULT_DATABASE_URL = "sqlite:///./.northstar/northstar.db"
 _WAREHOUSE_VAR = re.compile(r"^NORTHSTAR_WAREHOUSE_([A-Za-z0-9_]+)_URL$")
+_WAREHOUSE_TEAMS_VAR = re.compile(r"^NORTHSTAR_WAREHOUSE_([A-Za-z0-9_]+)_TEAMS$")
 _PLACEHOLDERS = {"changeme", "change-me", "xoxb-your-token", "xapp-your-token", "your-signing-secret", "secret", "todo"}
 
 
@@ -32,6 +33,16 @@ def warehouse_urls_from_env(environ: Mapping[str, str]) -> dict[str, SecretStr]:
         match = _WAREHOUSE_VAR.match(key)
         if match and value:
             found[match.group(1).lower()] = SecretStr(value)
+    return found
+
+
+def warehouse_teams_from_env(environ: Mapping[str, str]) -> dict[str, frozenset[str]]:
+    """Collect ``NORTHSTAR_WAREHOUSE_<NAME>_TEAMS`` (comma-separated workspace ids) as ``{name: ids}``."""
+    found: dict[str, frozenset[str]] = {}
+    for key, value in environ.items():
+        match = _WAREHOUSE_TEAMS_VAR.match(key)
+        if match:
+            found[match.group(1).lower()] = frozenset(t.strip() for t in value.split(",") if t.strip())
     return found
 
 
@@ -58,6 +69,7 @@ class Settings(BaseSettings):
         default="T00000000", validation_alias=AliasChoices("NORTHSTAR_DEFAULT_WORKSPACE", "default_workspace")
     )
     warehouses: dict[str, SecretStr] = Field(default_factory=lambda: warehouse_urls_from_env(os.environ))
+    warehouse_teams: dict[str, frozenset[str]] = Field(default_factory=lambda: warehouse_teams_from_env(os.environ))
     statement_timeout_s: float = Field(
         default=30.0, gt=0, validation_alias=AliasChoices("NORTHSTAR_STATEMENT_TIMEOUT_S", "statement_timeout_s")
     )
@@ -85,6 +97,25 @@ class Settings(BaseSettings):
     def warehouse_url(self, name: str) -> str | None:
         secret = self.warehouses.get(name.lower())
         return secret.get_secret_value() if secret is not None else None
+
+    @property
+    def serves_many_workspaces(self) -> bool:
+        """Installed through OAuth, so any workspace may install the app and write contracts."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    def warehouse_refusal(self, name: str, team_id: str) -> str | None:
+        """Why workspace ``team_id`` may not query warehouse ``name``, or None when it may.
+
+        A contract names its warehouse, and anyone in a workspace can write a contract. When the
+        app serves many workspaces, a warehouse is open only to those its ``_TEAMS`` variable lists.
+        """
+        variable = f"NORTHSTAR_WAREHOUSE_{name.upper()}_TEAMS"
+        teams = self.warehouse_teams.get(name.lower())
+        if teams is not None:
+            return None if team_id in teams else f"not open to workspace {team_id}; {variable} lists the workspaces that may use it"
+        if self.serves_many_workspaces:
+            return f"not open to any workspace yet; set {variable} to the workspace ids that may use it"
+        return None
 
     def require(self, *fields: str) -> None:
         """Fail fast, naming every missing variable a mode needs."""

@@ -59,7 +59,7 @@ def pull_experiments(
     experiments = [e for e in spec.experiments if not names or e.name in names]
     if not experiments:
         return []
-    warehouse = as_warehouse_factory(settings_or_warehouse_factory)(spec.warehouse)
+    warehouse = as_warehouse_factory(settings_or_warehouse_factory, team_id=team_id)(spec.warehouse)
     results = []
     try:
         for experiment in experiments:

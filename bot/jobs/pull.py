@@ -48,7 +48,7 @@ from storage.db import session_scope, utcnow
 from storage.models import AlertState, MetricSnapshot, SnapshotStatus
 from storage.outbox import enqueue_message
 from storage.snapshots import add_snapshot, recent_snapshots, snapshots_between
-from storage.warehouse.errors import WarehouseConnectionError, WarehouseError, WarehouseTimeoutError
+from storage.warehouse.errors import WarehouseConnectionError, WarehouseError, WarehousePermissionError, WarehouseTimeoutError
 from storage.warehouse.pushdown import PulledStatistics, pull_statistics
 from storage.warehouse.runner import Warehouse, connect_warehouse
 
@@ -164,10 +164,14 @@ def _baseline_window(contract: ContractSpec, name: str) -> tuple[datetime, datet
 # --------------------------------------------------------------------------------------------
 
 
-def warehouse_factory(settings: Settings) -> WarehouseFactory:
-    """Connect warehouses by name with the settings' URL, timeout and row cap."""
+def warehouse_factory(settings: Settings, *, team_id: str | None = None) -> WarehouseFactory:
+    """Connect warehouses by name with the settings' URL, timeout and row cap; with ``team_id``,
+    only those that workspace may use (see :meth:`Settings.warehouse_refusal`)."""
 
     def connect(name: str) -> Warehouse:
+        refusal = settings.warehouse_refusal(name, team_id) if team_id is not None else None
+        if refusal is not None:
+            raise WarehousePermissionError(refusal, warehouse=name)
         return connect_warehouse(
             name, settings.warehouse_url(name), statement_timeout_s=settings.statement_timeout_s, row_cap=settings.row_cap
         )
@@ -175,9 +179,9 @@ def warehouse_factory(settings: Settings) -> WarehouseFactory:
     return connect
 
 
-def as_warehouse_factory(settings_or_warehouse_factory: Settings | WarehouseFactory) -> WarehouseFactory:
+def as_warehouse_factory(settings_or_warehouse_factory: Settings | WarehouseFactory, *, team_id: str | None = None) -> WarehouseFactory:
     if isinstance(settings_or_warehouse_factory, Settings):
-        return warehouse_factory(settings_or_warehouse_factory)
+        return warehouse_factory(settings_or_warehouse_factory, team_id=team_id)
     return settings_or_warehouse_factory
 
 
@@ -505,7 +509,7 @@ def pull_contract(
         window_start, window_end = pull_window(now, spec)
     report = PullReport(contract=spec.name, window_start=window_start, window_end=window_end)
     try:
-        warehouse: Warehouse | None = as_warehouse_factory(settings_or_warehouse_factory)(spec.warehouse)
+        warehouse: Warehouse | None = as_warehouse_factory(settings_or_warehouse_factory, team_id=team_id)(spec.warehouse)
         connect_error = None
     except WarehouseError as exc:
         warehouse, connect_error = None, exc.reason

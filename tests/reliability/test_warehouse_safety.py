@@ -1,4 +1,4 @@
-"""Warehouse safety through the scheduled pull, on a real PostgreSQL warehouse.
+"""Warehouse safety through the scheduled pull: on a real PostgreSQL warehouse, and between workspaces.
 
 The runner's own refusals (DDL, DML, DML inside a CTE, ``SELECT … INTO``, ``nextval``, a plpgsql
 function that writes, a statement past its timeout) are tested one by one in
@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 
 from bot.jobs.pull import pull_contract
 from bot.scheduler import make_runner, run_due_jobs
+from bot.settings import Settings, warehouse_teams_from_env, warehouse_urls_from_env
 from metrics.contract import Contract
 from storage.contracts import sync_contract
 from storage.db import session_scope
@@ -39,7 +40,6 @@ FAST_SQL = "SELECT AVG(x) AS value, COUNT(*) AS n FROM t WHERE ts >= :window_sta
 SLOW_SQL = "SELECT AVG(x) + pg_sleep(60)::text::int AS value, COUNT(*) AS n FROM t WHERE ts >= :window_start AND ts < :window_end"
 WRITING_SQL = "SELECT AVG(x) + sneaky() AS value, COUNT(*) AS n FROM t WHERE ts >= :window_start AND ts < :window_end"
 
-pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
@@ -77,6 +77,7 @@ def snapshots(engine: Engine, metric: str) -> list[MetricSnapshot]:
         return list(session.exec(select(MetricSnapshot).where(MetricSnapshot.metric == metric).order_by(MetricSnapshot.id)).all())
 
 
+@pytest.mark.postgres
 def test_a_slow_query_is_cancelled_at_the_timeout_and_does_not_hold_up_other_contracts(engine: Engine, warehouse_schema):
     schema, admin = warehouse_schema
     sync(engine, "a-slow", SLOW_SQL)  # sorted first, so a sequential run would make the others wait behind it
@@ -113,6 +114,7 @@ def test_a_slow_query_is_cancelled_at_the_timeout_and_does_not_hold_up_other_con
     assert running == 0
 
 
+@pytest.mark.postgres
 def test_a_function_that_writes_is_stopped_by_the_read_only_transaction_and_not_retried(engine: Engine, warehouse_schema):
     schema, admin = warehouse_schema
     sync(engine, "sneaky", WRITING_SQL)
@@ -129,3 +131,51 @@ def test_a_function_that_writes_is_stopped_by_the_read_only_transaction_and_not_
     assert outcome.status == SnapshotStatus.FAILED and outcome.attempts == 1  # permanent: retrying cannot help
     assert "read-only" in outcome.error
     assert {m.metric: m.status for m in report.metrics}["checkout_completion"] == SnapshotStatus.OK
+
+
+# --------------------------------------------------------------------------- warehouses and workspaces
+
+
+@pytest.fixture
+def shared_warehouse(tmp_path) -> str:
+    import duckdb
+
+    path = tmp_path / "shared.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t (x DOUBLE, ts TIMESTAMP)")
+        con.execute("INSERT INTO t SELECT 0.1, TIMESTAMP '2026-11-12' + INTERVAL (i) MINUTE FROM range(1440) r(i)")
+    return f"duckdb:///{path}"
+
+
+def settings_for(url: str, *, oauth: bool, teams: str | None = None) -> Settings:
+    env = {"NORTHSTAR_WAREHOUSE_DEMO_URL": url, **({"NORTHSTAR_WAREHOUSE_DEMO_TEAMS": teams} if teams is not None else {})}
+    extra = {"slack_client_id": "111.222", "slack_client_secret": "c0ffee0123456789"} if oauth else {}
+    return Settings(database_url="sqlite://", warehouses=warehouse_urls_from_env(env), warehouse_teams=warehouse_teams_from_env(env), **extra)
+
+
+def pull_for(engine: Engine, settings: Settings, team: str):
+    contract = Contract.model_validate(contract_data(schedule={"pull": "0 6 * * *", "audit": "0 9 * * mon", "timezone": "UTC"}))
+    with session_scope(engine) as session:
+        sync_contract(session=session, team_id=team, contract=contract, source_yaml="{}", author="test", now=CREATED)
+    return pull_contract(engine=engine, settings_or_warehouse_factory=settings, team_id=team, contract_name=contract.name, now=NOW,
+                         sleep=lambda s: None)
+
+
+@pytest.mark.parametrize(("oauth", "teams", "opened_to"), [
+    (False, None, {"T0NORTH", "T0OTHER"}),  # one workspace per deployment: its contracts use its warehouses
+    (True, None, set()),  # many workspaces, none named: nobody
+    (True, "T0NORTH, T0THIRD", {"T0NORTH"}),
+])
+def test_a_warehouse_is_queried_only_for_the_workspaces_it_is_open_to(engine: Engine, shared_warehouse, oauth, teams, opened_to):
+    settings = settings_for(shared_warehouse, oauth=oauth, teams=teams)
+    for team in ("T0NORTH", "T0OTHER"):
+        report = pull_for(engine, settings, team)
+        statuses = {m.status for m in report.metrics}
+        if team in opened_to:
+            assert statuses == {SnapshotStatus.OK}, report.metrics
+        else:
+            assert statuses == {SnapshotStatus.FAILED}
+            assert all("NORTHSTAR_WAREHOUSE_DEMO_TEAMS" in m.error and "not open to" in m.error for m in report.metrics)
+            with Session(engine) as session:
+                stored = session.exec(select(MetricSnapshot).where(MetricSnapshot.team_id == team)).all()
+            assert stored and all(s.value is None for s in stored)
