@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -12,6 +15,33 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.settings import ConfigError, Settings
 
 DEFAULT_API_URL = "https://slack.com/api/"
+
+# slack-sdk logs every request's parameters and every answer's body at DEBUG, on this logger:
+# oauth.v2.access answers with the new workspace's tokens, a token refresh sends one.
+SDK_WEB_LOGGER = "slack_sdk.web.base_client"
+# xoxb- bot, xoxp- user, xoxe- / xoxe.xoxp- refresh, xapp- app-level, and Slack's other xox?- kinds.
+_SLACK_TOKEN = re.compile(r"\b(xox[a-z]|xapp)[.-][A-Za-z0-9.-]+")
+
+
+class RedactSlackTokens(logging.Filter):
+    """Replace Slack tokens in a record's message with ``xoxb-***`` (the kind stays readable)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is the handler's to report, not this filter's
+            return True
+        redacted = _SLACK_TOKEN.sub(r"\1-***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def redact_tokens_in_sdk_logs() -> None:
+    """Keep tokens out of slack-sdk's DEBUG records, whatever the logging configuration. Idempotent."""
+    sdk = logging.getLogger(SDK_WEB_LOGGER)
+    if not any(isinstance(f, RedactSlackTokens) for f in sdk.filters):
+        sdk.addFilter(RedactSlackTokens())
 
 
 def retry_handlers(*, max_retry_count: int = 2) -> list:
