@@ -13,7 +13,11 @@ persisted, so they survive a restart. What each answer means:
 * HTTP 429: try again at exactly now + ``Retry-After``. Not counted as an attempt (the message
   is fine; the workspace is busy), and the channel's remaining messages in the pass wait too.
 * 5xx, ``internal_error``-like errors, timeouts, refused or dropped connections: exponential
-  backoff with jitter, counted; after ``max_attempts`` the message fails.
+  backoff with jitter (capped at ``backoff_cap_s``). These are Slack or the network being down,
+  not anything wrong with the message, and such outages can last hours: the message is retried
+  until ``outage_patience_s`` after it was queued, however many attempts that takes.
+* Other errors Slack may accept later (ones not known to be permanent): counted; after
+  ``max_attempts`` the message fails.
 * Permanent errors (:data:`PERMANENT_ERRORS`: ``channel_not_found``, ``invalid_auth``, …): failed
   at once with the reason, one warning line naming the key, never retried.
 
@@ -176,6 +180,8 @@ class _Retry:
     retry_after: float | None = None
     # The request may have taken effect (timeout, 5xx).
     uncertain: bool = False
+    # Slack or the network is down (5xx, timeouts, refused connections): the message is not at fault.
+    outage: bool = False
 
 
 @dataclass(frozen=True)
@@ -215,6 +221,7 @@ class OutboxWorker:
         webhook_client_for: Callable[[str], WebhookClient] = _make_webhook_client,
         batch_size: int = 20,
         max_attempts: int = 8,
+        outage_patience_s: float = 24 * 3600.0,
         pacing_per_channel_s: float = 1.0,
         backoff_base_s: float = 2.0,
         backoff_cap_s: float = 300.0,
@@ -232,6 +239,7 @@ class OutboxWorker:
         self.webhook_client_for = webhook_client_for
         self.batch_size = batch_size
         self.max_attempts = max_attempts
+        self.outage_patience = timedelta(seconds=outage_patience_s)
         self.pacing = timedelta(seconds=pacing_per_channel_s)
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
@@ -406,7 +414,7 @@ class OutboxWorker:
                 release_message(session=session, message_id=message.id, next_attempt_at=when, error=error)  # type: ignore[arg-type]
                 report.retried.append(key)
                 return
-            if message.attempts >= self.max_attempts:
+            if message.attempts >= self.max_attempts and not (outcome.outage and now - message.created_at < self.outage_patience):
                 reason = f"gave up after {message.attempts} attempts: {outcome.error}"
                 mark_failed(session=session, message_id=message.id, error=reason, permanent=True)  # type: ignore[arg-type]
                 self.logger.warning("outbox: %s failed for good: %s", key, reason)
@@ -453,11 +461,11 @@ class OutboxWorker:
         except URLError as exc:
             # URLError wraps failures before the request was sent (refused, DNS): nothing reached Slack.
             if isinstance(exc.reason, TimeoutError):
-                return _Retry(error=f"timeout connecting: {exc.reason}")
-            return _Retry(error=f"connection failed: {exc.reason}")
+                return _Retry(error=f"timeout connecting: {exc.reason}", outage=True)
+            return _Retry(error=f"connection failed: {exc.reason}", outage=True)
         except (TimeoutError, ConnectionError, OSError) as exc:
             # The request left; whether Slack acted on it is unknown.
-            return _Retry(error=f"{type(exc).__name__}: {exc}", uncertain=True)
+            return _Retry(error=f"{type(exc).__name__}: {exc}", uncertain=True, outage=True)
 
     def _call(self, client: WebClient, message: OutboxMessage) -> _Outcome:
         payload = dict(message.payload or {})
@@ -507,7 +515,7 @@ class OutboxWorker:
         if response.status_code == 429:
             return _Retry(error="ratelimited", retry_after=_retry_after(response.headers))
         if response.status_code >= 500:
-            return _Retry(error=f"HTTP {response.status_code}: {body}", uncertain=True)
+            return _Retry(error=f"HTTP {response.status_code}: {body}", uncertain=True, outage=True)
         return _Permanent(error=body)
 
     def _delivered(self, key: str | None) -> tuple[str | None, str | None]:
@@ -588,13 +596,13 @@ def _classify_api_error(exc: SlackApiError) -> _Outcome:
     if status is not None and status >= 500:
         # The body of a 5xx is often an HTML page, not one of Slack's error codes.
         code = f": {error}" if error and error.isidentifier() else ""
-        return _Retry(error=f"HTTP {status}{code}", uncertain=True)
+        return _Retry(error=f"HTTP {status}{code}", uncertain=True, outage=True)
     if error in PERMANENT_ERRORS:
         return _Permanent(error=error)  # type: ignore[arg-type]
     if error == "ratelimited":
         return _Retry(error="ratelimited", retry_after=_retry_after(response.headers if response is not None else None))
     # Unknown errors are retried (with a limit): giving up on a message Slack might accept later loses it.
-    return _Retry(error=error or str(exc), uncertain=error in _UNCERTAIN_ERRORS)
+    return _Retry(error=error or str(exc), uncertain=error in _UNCERTAIN_ERRORS, outage=error in _UNCERTAIN_ERRORS)
 
 
 # --- reading the outbox -----------------------------------------------------------------------

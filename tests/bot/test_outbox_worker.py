@@ -312,7 +312,7 @@ def test_a_permanent_error_fails_at_once_with_one_warning_and_no_retry(engine, s
 
 def test_after_max_attempts_the_message_fails_with_the_last_error(engine, standin, clock):
     enqueue(engine, clock, "k:1")
-    standin.fail("chat.postMessage", status=503, times=None)
+    standin.fail("chat.postMessage", error="some_new_error", times=None)  # not known to be permanent
     worker = make_worker(engine, standin, clock, max_attempts=3)
 
     for _ in range(3):
@@ -322,8 +322,26 @@ def test_after_max_attempts_the_message_fails_with_the_last_error(engine, standi
 
     failed = row(engine, "k:1")
     assert failed.status == OutboxStatus.FAILED
-    assert failed.last_error == "gave up after 3 attempts: HTTP 503"
+    assert failed.last_error == "gave up after 3 attempts: some_new_error"
     assert len(standin.calls_to("chat.postMessage")) == 3
+    assert standin.posted_with_key("k:1") == []
+
+
+def test_a_slack_outage_is_waited_out_past_max_attempts_until_the_patience_runs_out(engine, standin, clock):
+    enqueue(engine, clock, "k:1")
+    standin.fail("chat.postMessage", status=503, times=None)
+    worker = make_worker(engine, standin, clock, max_attempts=3, outage_patience_s=600)
+
+    for _ in range(5):  # five minutes of 503s: more attempts than max_attempts, less than the patience
+        worker.run_once()
+        clock.advance(60)
+    waiting = row(engine, "k:1")
+    assert (waiting.status, waiting.attempts) == (OutboxStatus.PENDING, 5)
+
+    clock.advance(600)
+    worker.run_once()
+    failed = row(engine, "k:1")
+    assert (failed.status, failed.last_error) == (OutboxStatus.FAILED, "gave up after 6 attempts: HTTP 503")
     assert standin.posted_with_key("k:1") == []
 
 
