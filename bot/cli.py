@@ -311,12 +311,16 @@ def run(
     scheduler: Annotated[bool, typer.Option(help="Also run the scheduler and the outbox worker in this process")] = True,
 ) -> None:
     """Run the bot: HTTP for production (several replicas), Socket Mode for a small team."""
-    from bot.runner import run_http, run_socket
+    from bot.runner import configure_logging, run_http, run_socket
     from bot.workers import background_workers
 
     if http == socket:
         raise _fail("choose exactly one of --http or --socket")
     settings = _settings()
+    try:
+        configure_logging(settings.log_level)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
     engine = _engine(settings)
     with background_workers(settings=settings, engine=engine, enabled=scheduler):
         if http:

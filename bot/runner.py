@@ -13,11 +13,26 @@ from sqlalchemy import Engine
 from bot.app import build_app
 from bot.http import build_asgi
 from bot.listeners.deps import PullRequester
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from bot.slack_client import require
 from storage.db import check_schema_current, make_engine
 
 logger = logging.getLogger(__name__)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+
+
+def configure_logging(level: str) -> None:
+    """Send every logger's records at ``level`` and above to stderr, one line each.
+
+    Without a root handler only uvicorn's own loggers would print, and the bot's warnings (error
+    references, refused requests, failed deliveries) would reach nobody.
+    """
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ConfigError(f"NORTHSTAR_LOG_LEVEL is {level!r}; use DEBUG, INFO, WARNING or ERROR")
+    logging.basicConfig(level=numeric, format=LOG_FORMAT, force=True)
 
 
 def _engine(settings: Settings, engine: Engine | None) -> Engine:

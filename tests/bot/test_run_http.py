@@ -131,6 +131,9 @@ def test_the_http_server_answers_signed_commands_and_reports_metrics(tmp_path: P
             forged = _command("/explain", "precision", "U0FORGER1")
             assert client.post("/slack/events", content=forged.encode(), headers=_signed(forged, secret="not-the-secret")).status_code == 401
 
+            malformed = urlencode({"payload": '{"type": "block_actions", "actions": "not a list"}'})
+            assert client.post("/slack/events", content=malformed.encode(), headers=_signed(malformed)).status_code == 400
+
             reply = standin.wait_for("chat.postEphemeral", timeout=10)[0].params
             assert reply["user"] == "U0ANALYST" and reply["channel"] == FRAUD_CHANNEL_ID
             assert "precision" in (reply["text"] + str(reply.get("blocks"))).lower()
@@ -149,6 +152,9 @@ def test_the_http_server_answers_signed_commands_and_reports_metrics(tmp_path: P
         server.send_signal(signal.SIGTERM)
         # uvicorn shuts down gracefully, then may re-raise the signal it caught.
         assert server.wait(timeout=10) in (0, -signal.SIGTERM), log.read_text()
+        # The app's own warnings reach the process's output, formatted, not only uvicorn's.
+        refused = [line for line in log.read_text().splitlines() if " WARNING bot.http " in line and "actions is not a list" in line]
+        assert len(refused) == 1, log.read_text()
     finally:
         if server.poll() is None:
             server.kill()
