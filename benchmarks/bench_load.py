@@ -177,13 +177,11 @@ def _standin_main(connection, delay_s: float) -> None:
     try:
         while True:
             request, argument = connection.recv()
+            # Slicing and len() of the record are atomic; the stand-in only ever appends to it.
             if request == "calls":
-                with standin._lock:
-                    calls = standin.calls[argument:]
-                connection.send([_summary(c) for c in calls])
+                connection.send([_summary(c) for c in standin.calls[argument:]])
             elif request == "count":
-                with standin._lock:
-                    connection.send(len(standin.calls))
+                connection.send(len(standin.calls))
             else:
                 connection.send(None)
                 return
@@ -551,14 +549,15 @@ async def send_all(port: int, requests: list[Request], *, connections: int, seco
         work.put_nowait(item)
     for _ in clients:
         work.put_nowait(None)
-    await asyncio.wait(clients, timeout=max(0.1, hard_stop - loop.time()))
+    # Past the hard stop nothing more is sent; what is on its way gets its own timeout to answer.
+    await asyncio.wait(clients, timeout=max(0.1, hard_stop - loop.time()) + timeout)
     wall = loop.time() - started
     sampler.cancel()
     for task in clients:
         task.cancel()
     for item in requests:
         if item.sent and item.status is None and item.error is None:
-            item.error = f"no answer {HARD_STOP_S} s after the run's end"
+            item.error = f"no answer {HARD_STOP_S + timeout:g} s after the run's end"
     return wall
 
 
@@ -691,7 +690,7 @@ def report_load(requests: list[Request], wall: float, args, samples: Samples, se
           f"{len(stray)} refusals to signers")
     for label, rows in (("failed", failed), ("without a reply", missing), ("unexpected reply", bad)):
         for r in rows[:3]:
-            print(f"  e.g. {label}: #{r.index} {r.kind} status={r.status} error={r.error} reply={r.bad_reply or r.reply_text!r}")
+            print(f"  e.g. {label}: #{r.index} {r.kind} status={r.status} error={r.error} reply={(r.bad_reply or r.reply_text or '')[:160]!r}")
     for call in (refused_calls + stray)[:3]:
         print(f"  e.g. {call.method} to {call.user or call.channel}: ok={call.ok} error={call.error} text={call.text[:120]!r}")
     return {
