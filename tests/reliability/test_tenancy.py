@@ -368,6 +368,23 @@ def leaks(exchange: Exchange, mine: Workspace, theirs: Workspace) -> list[str]:
     return problems
 
 
+def judge(exchange: Exchange, before: tuple[dict, dict], after: tuple[dict, dict], *, tables: tuple[str, ...], answer: str,
+          forbidden: tuple[str, ...]) -> list[str]:
+    """Why a click or submission from A with B's ids went wrong: it leaked, changed B's rows,
+    changed other rows of A's than ``tables``, did not say ``answer`` or went on to ``forbidden`` calls."""
+    (before_a, before_b), (after_a, after_b) = before, after
+    why = leaks(exchange, A, B)
+    if moved := changed(before_b, after_b):
+        why.append(f"changed B's {moved}")
+    if changed(before_a, after_a) != list(tables):
+        why.append(f"changed A's {changed(before_a, after_a)}, not {list(tables)}")
+    if answer not in exchange.text():
+        why.append(f"did not answer {answer!r}")
+    if calls := [m for m in exchange.methods() if m in forbidden]:
+        why.append(f"went on to {calls}")
+    return why
+
+
 def report(problems: dict[str, list[str]]) -> None:
     """Fail naming every surface that went wrong and how, not only the first."""
     found = {surface: why for surface, why in problems.items() if why}
@@ -559,19 +576,10 @@ def test_buttons_with_another_workspaces_ids_change_nothing_of_it(http, engine, 
     ledger = Ledger(engine)
     problems = {}
     for button in BUTTONS:
-        before_a, before_b = ledger.rows(A.team), ledger.rows(B.team)
+        before = ledger.rows(A.team), ledger.rows(B.team)
         exchange = click(http, standin, executor, A, button.action_id, button.value(world), user=button.user)
-        after_a, after_b = ledger.rows(A.team), ledger.rows(B.team)
-        why = leaks(exchange, A, B)
-        if moved := changed(before_b, after_b):
-            why.append(f"changed B's {moved}")
-        if changed(before_a, after_a) != list(button.tables):
-            why.append(f"changed A's {changed(before_a, after_a)}, not {list(button.tables)}")
-        if button.answer not in exchange.text():
-            why.append(f"did not answer {button.answer!r}")
-        if edits := [m for m in exchange.methods() if m in ("chat.update", "views.open")]:
-            why.append(f"went on to {edits}")
-        problems[button.name] = why
+        problems[button.name] = judge(exchange, before, (ledger.rows(A.team), ledger.rows(B.team)), tables=button.tables,
+                                      answer=button.answer, forbidden=("chat.update", "views.open"))
     report(problems)
 
 
@@ -625,19 +633,10 @@ def test_modals_with_another_workspaces_metadata_change_nothing_of_it(http, engi
     ledger = Ledger(engine)
     problems = {}
     for modal in MODALS:
-        before_a, before_b = ledger.rows(A.team), ledger.rows(B.team)
+        before = ledger.rows(A.team), ledger.rows(B.team)
         exchange = submit(http, standin, executor, A, modal.view(world), claimed_team=B.team)
-        after_a, after_b = ledger.rows(A.team), ledger.rows(B.team)
-        why = leaks(exchange, A, B)
-        if moved := changed(before_b, after_b):
-            why.append(f"changed B's {moved}")
-        if changed(before_a, after_a) != list(modal.tables):
-            why.append(f"changed A's {changed(before_a, after_a)}, not {list(modal.tables)}")
-        if modal.answer not in exchange.text():
-            why.append(f"did not answer {modal.answer!r}")
-        if edits := [m for m in exchange.methods() if m == "chat.update"]:
-            why.append(f"went on to {edits}")
-        problems[modal.name] = why
+        problems[modal.name] = judge(exchange, before, (ledger.rows(A.team), ledger.rows(B.team)), tables=modal.tables,
+                                     answer=modal.answer, forbidden=("chat.update",))
     report(problems)
     assert list_launches(engine, B.team)[0].votes == ()
 
