@@ -7,6 +7,7 @@ blocks the event loop (and with it every other request on this replica).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -166,11 +167,12 @@ def build_asgi(app: App, *, engine: Engine, metrics: RequestMetrics | None = Non
         return to_starlette_response(bolt_response)
 
     def _health() -> tuple[int, dict]:
+        # The pid says which worker process answered when `run --http` has several.
         try:
             check_schema_current(engine)
-            return 200, {"status": "ok", "database": "reachable", "schema": current_revision(engine)}
+            return 200, {"status": "ok", "database": "reachable", "schema": current_revision(engine), "pid": os.getpid()}
         except StorageError as exc:
-            return 503, {"status": "unavailable", "reason": str(exc)}
+            return 503, {"status": "unavailable", "reason": str(exc), "pid": os.getpid()}
 
     async def healthz(request: Request) -> Response:
         status, payload = await run_in_threadpool(_health)

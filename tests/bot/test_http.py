@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from urllib.parse import urlencode
 
@@ -70,6 +71,7 @@ def test_healthz_reports_a_current_schema(slack_http: SlackHttp):
     response = slack_http.get("/healthz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+    assert response.json()["pid"] == os.getpid()  # which worker process answered
 
 
 def test_healthz_fails_without_a_schema(bolt_app, tmp_path):
@@ -81,6 +83,7 @@ def test_healthz_fails_without_a_schema(bolt_app, tmp_path):
     empty.dispose()
     assert response.status_code == 503
     assert "northstar db upgrade" in response.json()["reason"]
+    assert response.json()["pid"] == os.getpid()
 
 
 def test_metrics_count_requests_and_read_the_outbox(slack_http: SlackHttp, slack_standin):
