@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from metrics.contract import Contract as ContractSpec
 from metrics.contract import contract_fingerprint
-from storage.db import insert_unless_duplicate, utcnow
+from storage.db import Reader, insert_unless_duplicate, utcnow
 from storage.errors import RecordNotFoundError
 from storage.models import (
     Contract,
@@ -160,44 +161,56 @@ def parse_version(version: ContractVersion) -> ContractSpec:
     return spec
 
 
-def _latest_versions() -> Any:
-    """Which version is latest, per contract: its id and hash, not its (large) YAML and JSON."""
-    return select(ContractVersion.id, ContractVersion.content_hash, Contract.name).join(
-        Contract,
-        (col(ContractVersion.contract_id) == col(Contract.id)) & (col(ContractVersion.version) == col(Contract.latest_version)),
+_CONTRACTS = Contract.__table__
+_VERSIONS = ContractVersion.__table__
+_SIGNATURES = ContractSignature.__table__
+
+
+def _latest_versions() -> sa.Select:
+    """Which version is latest, per contract of a workspace: its id and hash, not its (large) YAML and JSON."""
+    return (
+        sa.select(_VERSIONS.c.id, _VERSIONS.c.content_hash, _CONTRACTS.c.name)
+        .select_from(
+            _VERSIONS.join(
+                _CONTRACTS, (_VERSIONS.c.contract_id == _CONTRACTS.c.id) & (_VERSIONS.c.version == _CONTRACTS.c.latest_version)
+            )
+        )
+        .where(_CONTRACTS.c.team_id == sa.bindparam("team_id"), _VERSIONS.c.team_id == sa.bindparam("team_id"))
     )
 
 
-def _parsed_versions(session: Session, team_id: str, latest: Sequence[Any]) -> list[ContractSpec]:
+# Built once: every command runs one of these, and building a statement costs as much as running it.
+_LATEST_OF_NAME = _latest_versions().where(_CONTRACTS.c.name == sa.bindparam("name"))
+_LATEST_OF_WORKSPACE = _latest_versions().where(_CONTRACTS.c.archived_at.is_(None)).order_by(_CONTRACTS.c.name)
+_VERSIONS_BY_ID = sa.select(_VERSIONS).where(
+    _VERSIONS.c.team_id == sa.bindparam("team_id"), _VERSIONS.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+def _parsed_versions(session: Reader, team_id: str, latest: Sequence[Any]) -> list[ContractSpec]:
     """The parsed models of ``latest`` (id, hash, name) rows; only versions not parsed yet are read."""
     found = {version_id: _PARSED.get((team_id, version_id, digest)) for version_id, digest, _ in latest}
     missing = [version_id for version_id, spec in found.items() if spec is None]
     if missing:
-        statement = select(ContractVersion).where(ContractVersion.team_id == team_id, col(ContractVersion.id).in_(missing))
-        for row in session.exec(statement).all():
+        for row in session.execute(_VERSIONS_BY_ID, {"team_id": team_id, "ids": missing}):
             found[row.id] = parse_version(row)
     return [spec for version_id, _, _ in latest if (spec := found.get(version_id)) is not None]
 
 
-def latest_parsed_contract(*, session: Session, team_id: str, name: str) -> ContractSpec | None:
+def latest_parsed_contract(*, session: Reader, team_id: str, name: str) -> ContractSpec | None:
     """The latest version of a contract as a :class:`metrics.contract.Contract`."""
-    statement = _latest_versions().where(Contract.team_id == team_id, Contract.name == name, ContractVersion.team_id == team_id)
-    found = _parsed_versions(session, team_id, session.exec(statement).all())
+    latest = session.execute(_LATEST_OF_NAME, {"team_id": team_id, "name": name}).all()
+    found = _parsed_versions(session, team_id, latest)
     return found[0] if found else None
 
 
-def latest_parsed_contracts(*, session: Session, team_id: str) -> list[ContractSpec]:
+def latest_parsed_contracts(*, session: Reader, team_id: str) -> list[ContractSpec]:
     """The latest version of every contract of the workspace that is not archived, by name.
 
     One query whichever the number of contracts (plus one for versions this process has not
     parsed yet), where reading each with :func:`latest_parsed_contract` would take one per contract.
     """
-    statement = (
-        _latest_versions()
-        .where(Contract.team_id == team_id, ContractVersion.team_id == team_id, col(Contract.archived_at).is_(None))
-        .order_by(col(Contract.name))
-    )
-    return _parsed_versions(session, team_id, session.exec(statement).all())
+    return _parsed_versions(session, team_id, session.execute(_LATEST_OF_WORKSPACE, {"team_id": team_id}).all())
 
 
 def set_paused(*, session: Session, team_id: str, name: str, until: datetime | None) -> Contract | None:

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import StaticPool
@@ -122,6 +122,22 @@ def database_unreachable(error: BaseException) -> bool:
     if isinstance(error, DatabaseUnavailableError):
         return True
     return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+#: What a repository read runs on: a session, or a bare connection from :func:`read_scope`.
+Reader = Session | Connection
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only, rolled back when the block ends.
+
+    The listeners read on every request, and for a read a Session's identity map and unit of
+    work cost several times the query itself; repository reads written in Core (prebuilt
+    statements with bound parameters, compiled once per process) take either.
+    """
+    with engine.connect() as connection:
+        yield connection
 
 
 @contextmanager

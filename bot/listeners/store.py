@@ -18,7 +18,7 @@ from metrics.classification import ScoreHistogram
 from metrics.contract import Contract
 from storage import contracts as contract_repo
 from storage import snapshots as snapshot_repo
-from storage.db import session_scope
+from storage.db import read_scope, session_scope
 
 
 @dataclass(frozen=True)
@@ -85,12 +85,12 @@ class Store:
 
     # --- contracts -------------------------------------------------------------------------
     def contracts(self, team_id: str) -> list[Contract]:
-        with session_scope(self.engine) as session:
-            return contract_repo.latest_parsed_contracts(session=session, team_id=team_id)
+        with read_scope(self.engine) as connection:
+            return contract_repo.latest_parsed_contracts(session=connection, team_id=team_id)
 
     def contract(self, team_id: str, name: str) -> Contract | None:
-        with session_scope(self.engine) as session:
-            return contract_repo.latest_parsed_contract(session=session, team_id=team_id, name=name)
+        with read_scope(self.engine) as connection:
+            return contract_repo.latest_parsed_contract(session=connection, team_id=team_id, name=name)
 
     def has_contracts(self, team_id: str) -> bool:
         with session_scope(self.engine) as session:
@@ -142,25 +142,17 @@ class Store:
             return [SignatureView(role=r.role, user_id=r.user_id, signed_at=r.signed_at) for r in rows]
 
     # --- snapshots -------------------------------------------------------------------------
-    def _contract_id(self, session, team_id: str, name: str) -> int | None:
-        row = contract_repo.get_contract(session=session, team_id=team_id, name=name)
-        return row.id if row is not None else None
-
     def latest_snapshot(self, team_id: str, contract_name: str, metric: str) -> SnapshotView | None:
-        with session_scope(self.engine) as session:
-            contract_id = self._contract_id(session, team_id, contract_name)
-            if contract_id is None:
-                return None
-            row = snapshot_repo.latest_snapshot(session=session, team_id=team_id, contract_id=contract_id, metric=metric)
-            return _snapshot_view(row) if row is not None else None
+        with read_scope(self.engine) as connection:
+            rows = snapshot_repo.newest_snapshots_by_name(
+                session=connection, team_id=team_id, contract_name=contract_name, metric=metric, limit=1
+            )
+        return _snapshot_view(rows[0]) if rows else None
 
     def recent_snapshots(self, team_id: str, contract_name: str, metric: str, *, limit: int = 12) -> Sequence[SnapshotView]:
         """Successful snapshots, oldest first, at most ``limit`` of them."""
-        with session_scope(self.engine) as session:
-            contract_id = self._contract_id(session, team_id, contract_name)
-            if contract_id is None:
-                return []
-            rows = snapshot_repo.recent_snapshots(
-                session=session, team_id=team_id, contract_id=contract_id, limit=limit, metric=metric, status="ok"
+        with read_scope(self.engine) as connection:
+            rows = snapshot_repo.newest_snapshots_by_name(
+                session=connection, team_id=team_id, contract_name=contract_name, metric=metric, limit=limit
             )
-            return [_snapshot_view(row) for row in reversed(rows)]
+        return [_snapshot_view(row) for row in reversed(rows)]
