@@ -110,15 +110,14 @@ def list_contracts(*, session: Session, team_id: str, include_archived: bool = F
     return session.exec(statement.order_by(Contract.name)).all()
 
 
-def get_version(*, session: Session, team_id: str, name: str, version: int | None = None) -> ContractVersion | None:
-    """One version of a contract by name: the latest when ``version`` is None."""
-    statement = select(ContractVersion).join(Contract, col(ContractVersion.contract_id) == col(Contract.id))
-    statement = statement.where(Contract.team_id == team_id, Contract.name == name, ContractVersion.team_id == team_id)
+def get_version(*, session: Reader, team_id: str, name: str, version: int | None = None) -> sa.Row | None:
+    """One version of a contract by name: the latest when ``version`` is None.
+
+    A read-only row with :class:`ContractVersion`'s columns: versions are never changed.
+    """
     if version is None:
-        statement = statement.where(col(ContractVersion.version) == col(Contract.latest_version))
-    else:
-        statement = statement.where(ContractVersion.version == version)
-    return session.exec(statement).first()
+        return session.execute(_LATEST_VERSION_ROW, {"team_id": team_id, "name": name}).first()
+    return session.execute(_NUMBERED_VERSION_ROW, {"team_id": team_id, "name": name, "version": version}).first()
 
 
 def get_version_by_id(*, session: Session, team_id: str, version_id: int) -> ContractVersion | None:
@@ -184,6 +183,24 @@ _LATEST_OF_NAME = _latest_versions().where(_CONTRACTS.c.name == sa.bindparam("na
 _LATEST_OF_WORKSPACE = _latest_versions().where(_CONTRACTS.c.archived_at.is_(None)).order_by(_CONTRACTS.c.name)
 _VERSIONS_BY_ID = sa.select(_VERSIONS).where(
     _VERSIONS.c.team_id == sa.bindparam("team_id"), _VERSIONS.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+_VERSION_OF_NAME = (
+    sa.select(_VERSIONS)
+    .join(_CONTRACTS, _VERSIONS.c.contract_id == _CONTRACTS.c.id)
+    .where(
+        _CONTRACTS.c.team_id == sa.bindparam("team_id"),
+        _CONTRACTS.c.name == sa.bindparam("name"),
+        _VERSIONS.c.team_id == sa.bindparam("team_id"),
+    )
+)
+_LATEST_VERSION_ROW = _VERSION_OF_NAME.where(_VERSIONS.c.version == _CONTRACTS.c.latest_version)
+_NUMBERED_VERSION_ROW = _VERSION_OF_NAME.where(_VERSIONS.c.version == sa.bindparam("version"))
+_SIGNATURES_OF_VERSION = (
+    sa.select(_SIGNATURES)
+    .where(_SIGNATURES.c.team_id == sa.bindparam("team_id"), _SIGNATURES.c.contract_version_id == sa.bindparam("version_id"))
+    .order_by(_SIGNATURES.c.signed_at, _SIGNATURES.c.id)
 )
 
 
@@ -262,17 +279,12 @@ def sign_version(
     return signature if insert_unless_duplicate(session, signature) else None
 
 
-def list_signatures(*, session: Session, team_id: str, name: str, version: int | None = None) -> Sequence[ContractSignature]:
-    """Signatures of one version (the latest when None), in the order they were given."""
+def list_signatures(*, session: Reader, team_id: str, name: str, version: int | None = None) -> Sequence[sa.Row]:
+    """Signatures of one version (the latest when None), in the order they were given, as read-only rows."""
     version_row = get_version(session=session, team_id=team_id, name=name, version=version)
     if version_row is None:
         return []
-    statement = (
-        select(ContractSignature)
-        .where(ContractSignature.team_id == team_id, ContractSignature.contract_version_id == version_row.id)
-        .order_by(col(ContractSignature.signed_at), col(ContractSignature.id))
-    )
-    return session.exec(statement).all()
+    return session.execute(_SIGNATURES_OF_VERSION, {"team_id": team_id, "version_id": version_row.id}).all()
 
 
 # --- periodic review ------------------------------------------------------------------------

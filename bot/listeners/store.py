@@ -102,9 +102,9 @@ class Store:
             return [self._version_view(row) for row in rows]
 
     def version(self, team_id: str, name: str, version: int | None = None) -> VersionView | None:
-        with session_scope(self.engine) as session:
-            row = contract_repo.get_version(session=session, team_id=team_id, name=name, version=version)
-            return self._version_view(row) if row is not None else None
+        with read_scope(self.engine) as connection:
+            row = contract_repo.get_version(session=connection, team_id=team_id, name=name, version=version)
+        return self._version_view(row) if row is not None else None
 
     @staticmethod
     def _version_view(row) -> VersionView:
@@ -137,8 +137,8 @@ class Store:
             return contract_repo.set_paused(session=session, team_id=team_id, name=name, until=until) is not None
 
     def signatures(self, team_id: str, name: str, version: int | None = None) -> list[SignatureView]:
-        with session_scope(self.engine) as session:
-            rows = contract_repo.list_signatures(session=session, team_id=team_id, name=name, version=version)
+        with read_scope(self.engine) as connection:
+            rows = contract_repo.list_signatures(session=connection, team_id=team_id, name=name, version=version)
             return [SignatureView(role=r.role, user_id=r.user_id, signed_at=r.signed_at) for r in rows]
 
     # --- snapshots -------------------------------------------------------------------------
