@@ -12,6 +12,9 @@ demand (429 with Retry-After, 500, or a permanent error such as ``channel_not_fo
     standin.calls_to("chat.postMessage")[0].params["text"]
     standin.stop()
 
+It keeps connections alive between calls (HTTP/1.1) as Slack does, and ``stop()`` closes those
+still open, so that nothing answers once Slack is meant to be gone.
+
 Tests start one per test (the ``slack_standin`` fixture); ``northstar demo`` runs one in-process
 and turns what it recorded into the transcript it prints and lays out as HTML.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +39,16 @@ MAX_VIEW_BLOCKS = 100
 MAX_SECTION_TEXT = 3000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
+# Longer than a client keeps a connection idle (bot.slack_client), as real servers allow.
+IDLE_TIMEOUT_S = 60.0
+
+
+def _hang_up(sock: socket.socket) -> None:
+    """End a connection from the server's side: the handler reading it sees EOF, the client a FIN."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the client closed it first
 
 
 def channel_id(channel: str) -> str:
@@ -107,12 +121,38 @@ class SlackStandIn:
         self._ts = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._connections: set[socket.socket] = set()
+        self._stopped = False
+        self.connections_accepted = 0
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> SlackStandIn:
         standin = self
+        self._stopped = False
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as Slack: a client may send many calls over one connection.
+            protocol_version = "HTTP/1.1"
+            # Without it a small answer waits for the client's delayed ACK (~40 ms on Linux).
+            disable_nagle_algorithm = True
+            # An idle connection's thread ends after this; the client opens a new one.
+            timeout = IDLE_TIMEOUT_S
+
+            def setup(self) -> None:
+                super().setup()
+                with standin._lock:
+                    standin.connections_accepted += 1
+                    if not standin._stopped:
+                        standin._connections.add(self.connection)
+                        return
+                # Accepted just before stop(): it must not answer either.
+                _hang_up(self.connection)
+
+            def finish(self) -> None:
+                with standin._lock:
+                    standin._connections.discard(self.connection)
+                super().finish()
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 standin._handle(self)
 
@@ -126,10 +166,27 @@ class SlackStandIn:
         return self
 
     def stop(self) -> None:
+        """Stop accepting and close every open connection: Slack is unreachable from here on."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            self._stopped = True
+        self.close_connections()
+
+    def close_connections(self) -> None:
+        """Close every open connection, as a server does with idle ones; the next call connects again."""
+        with self._lock:
+            open_now = list(self._connections)
+        for sock in open_now:
+            _hang_up(sock)
+
+    @property
+    def open_connections(self) -> int:
+        """Client connections open right now (kept alive between calls)."""
+        with self._lock:
+            return len(self._connections)
 
     @property
     def base_url(self) -> str:
