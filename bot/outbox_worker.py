@@ -76,7 +76,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from bot.slack_client import redact_tokens_in_sdk_logs
+from bot.slack_client import PooledWebClient, redact_tokens_in_sdk_logs
 from storage.db import session_scope
 from storage.models import OutboxKind, OutboxMessage, OutboxStatus
 from storage.outbox import (
@@ -156,7 +156,7 @@ _PACED_KINDS = frozenset({OutboxKind.POST, OutboxKind.UPLOAD, OutboxKind.EPHEMER
 def make_worker_client(*, token: str, base_url: str = "https://slack.com/api/", timeout: float = 30) -> WebClient:
     """A WebClient for the worker: no retry handlers, the worker's own policy decides."""
     redact_tokens_in_sdk_logs()
-    return WebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])  # type: ignore[arg-type]
+    return PooledWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[])  # type: ignore[arg-type]
 
 
 def _make_webhook_client(url: str) -> WebhookClient:

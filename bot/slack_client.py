@@ -1,9 +1,21 @@
-"""The Web API client every Slack call goes through, with retries Slack's limits call for."""
+"""The Web API client every Slack call goes through: retries Slack's limits call for, connections kept open."""
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
+import os
 import re
+import select
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from http.client import HTTPConnection, HTTPResponse, HTTPSConnection
+from typing import Any
+from urllib.error import HTTPError, URLError
+from urllib.request import Request
 
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
@@ -63,7 +75,190 @@ def make_client(settings: Settings, *, token: str | None = None, timeout: int = 
     """A WebClient for ``settings`` (``SLACK_API_URL`` points it at a stand-in for tests and the demo)."""
     if token is None and settings.slack_bot_token is not None:
         token = settings.slack_bot_token.get_secret_value()
-    return WebClient(token=token, base_url=api_base_url(settings), timeout=timeout, retry_handlers=retry_handlers())
+    return PooledWebClient(token=token, base_url=api_base_url(settings), timeout=timeout, retry_handlers=retry_handlers())
+
+
+# --- keep-alive -------------------------------------------------------------------------------
+
+_PoolKey = tuple[str, str, "ssl.SSLContext | None"]
+
+
+class IdleConnections:
+    """Open HTTP connections waiting for their next request, shared by every :class:`PooledWebClient`.
+
+    A connection is taken out for one request and put back once its response is read, so two
+    threads never use one connection at the same time. The most recently used connection is
+    reused first; past ``max_idle`` connections (all hosts together) the longest idle is closed.
+    """
+
+    def __init__(self, *, max_idle: int = 64, max_idle_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        self.max_idle = max_idle
+        # Servers close idle connections after a while (Slack's edge too); retiring ours before
+        # they do keeps the race of a request sent as the server closes rare.
+        self.max_idle_seconds = max_idle_seconds
+        self._clock = clock
+        self._idle: list[tuple[_PoolKey, HTTPConnection, float]] = []
+        self._lock = threading.Lock()
+
+    def take(self, key: _PoolKey) -> HTTPConnection | None:
+        """An open connection to ``key``'s server, or None: the caller opens a new one."""
+        while True:
+            with self._lock:
+                found = next((i for i in range(len(self._idle) - 1, -1, -1) if self._idle[i][0] == key), None)
+                if found is None:
+                    return None
+                _, connection, since = self._idle.pop(found)
+            if self._clock() - since <= self.max_idle_seconds and not _closed_by_peer(connection):
+                return connection
+            connection.close()
+
+    def put(self, key: _PoolKey, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._idle.append((key, connection, self._clock()))
+            evicted = self._idle[: max(0, len(self._idle) - self.max_idle)]
+            del self._idle[: len(evicted)]
+        for _, old, _ in evicted:
+            old.close()
+
+    def close(self) -> None:
+        """Close every idle connection (connections in use are closed by their request when done)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, connection, _ in idle:
+            connection.close()
+
+    def forget_inherited(self) -> None:
+        """In a forked child: the parent's connections are the parent's to use (and its lock may be held)."""
+        self._lock = threading.Lock()
+        idle, self._idle = self._idle, []
+        for _, connection, _ in idle:
+            connection.close()  # only this process's descriptor: the parent's connection stays open
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+
+def _closed_by_peer(connection: HTTPConnection) -> bool:
+    """Whether the server closed this idle connection: an idle socket is readable only at EOF (or on garbage)."""
+    sock = connection.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+#: The process's idle connections: every PooledWebClient shares them unless given its own.
+IDLE_CONNECTIONS = IdleConnections()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=IDLE_CONNECTIONS.forget_inherited)
+
+
+@functools.cache
+def _default_tls_context() -> ssl.SSLContext:
+    # What http.client would build for every connection (loading the CA store each time), built once.
+    context = ssl.create_default_context()
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class PooledWebClient(WebClient):
+    """A WebClient that keeps its connections open between calls (HTTP/1.1 keep-alive).
+
+    slack-sdk sends every call through ``urlopen``, which opens a new TCP connection (and against
+    Slack a new TLS session) per call and closes it after the answer. This client sends the very
+    request slack-sdk built over a connection taken from :data:`IDLE_CONNECTIONS` and answers as
+    ``urlopen`` would: a non-2xx status raises ``HTTPError``, a failure before the request left
+    raises ``URLError``, a failure after raises the raw error. slack-sdk's retry handlers and the
+    outbox worker's reading of errors stay as they are. Through a proxy it is plain ``urlopen``.
+    """
+
+    def __init__(self, *args: Any, connections: IdleConnections | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.connections = connections if connections is not None else IDLE_CONNECTIONS
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        if self.proxy is not None or req.type not in ("http", "https"):
+            return super()._perform_urllib_http_request_internal(url, req)
+        context = (self.ssl or _default_tls_context()) if req.type == "https" else None
+        key: _PoolKey = (req.type, req.host, context)
+        # urlopen's request headers, less its "Connection: close".
+        headers = {name.title(): value for name, value in req.header_items()}
+        if req.data is not None:
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+
+        connection = self.connections.take(key)
+        response = None
+        if connection is not None:
+            response = self._exchange(connection, req, headers, reused=True)
+        if response is None:
+            # No idle connection, or the server closed the idle one as this request went out and
+            # hung up without a byte of answer, as a server retiring an idle connection does: it
+            # did not act on it, so sending it on a new connection sends it once.
+            connection = self._connect(key)
+            response = self._exchange(connection, req, headers, reused=False)
+        assert response is not None and connection is not None
+        try:
+            raw = response.read()
+        except BaseException:
+            connection.close()
+            raise
+        if connection.sock is not None:  # http.client drops the socket when the server said it closes
+            self.connections.put(key, connection)
+
+        if not 200 <= response.status < 300:
+            raise HTTPError(req.full_url, response.status, response.reason, response.msg, io.BytesIO(raw))
+        if response.msg.get_content_type() == "application/gzip":  # admin.analytics.getFile
+            body: str | bytes = raw
+            shown = "(binary)"
+        else:
+            body = shown = raw.decode(response.msg.get_content_charset() or "utf-8")
+        if self._logger.level <= logging.DEBUG:
+            self._logger.debug(
+                "Received the following response - "
+                f"status: {response.status}, headers: {dict(response.msg)}, body: {shown}"
+            )
+        return {"status": response.status, "headers": response.msg, "body": body}
+
+    def _connect(self, key: _PoolKey) -> HTTPConnection:
+        scheme, host, context = key
+        if scheme == "https":
+            return HTTPSConnection(host, timeout=self.timeout, context=context)
+        return HTTPConnection(host, timeout=self.timeout)
+
+    def _exchange(self, connection: HTTPConnection, req: Request, headers: dict, *, reused: bool) -> HTTPResponse | None:
+        """Send ``req`` and read the status line and headers; None when a reused connection was found closed."""
+        if connection.timeout != self.timeout:
+            connection.timeout = self.timeout
+            if connection.sock is not None:
+                connection.sock.settimeout(self.timeout)
+        try:
+            connection.request(req.get_method(), req.selector, req.data, headers)
+        except OSError as exc:
+            connection.close()
+            if reused and isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                return None
+            # As urlopen: the request did not leave (refused, unresolvable, timed out connecting).
+            raise URLError(exc) from exc
+        except BaseException:
+            connection.close()
+            raise
+        try:
+            return connection.getresponse()
+        except ConnectionResetError:  # RemoteDisconnected too: closed before a byte of answer
+            connection.close()
+            if reused:
+                return None
+            raise
+        except BaseException:
+            connection.close()
+            raise
 
 
 def require(settings: Settings, *fields: str) -> None:
