@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -136,7 +136,15 @@ def _change(
                     return AlertOutcome(False, NOT_HERE)
                 if row.state != AlertStatus.VIOLATED or row.outbox_key is None:
                     return AlertOutcome(False, OVER)
-                spec = _spec(session, team_id, row)
+                # Most clicks are refused on the row alone (already acknowledged, snoozed): the
+                # contract is read only when a decision or the redrawn message needs it.
+                found: list[ContractSpec | None] = []
+
+                def spec() -> ContractSpec | None:
+                    if not found:
+                        found.append(_spec(session, team_id, row))
+                    return found[0]
+
                 decided = decide(row, spec)
                 if isinstance(decided, AlertOutcome):
                     return decided
@@ -146,7 +154,7 @@ def _change(
                 if not upsert_alert_state(session=session, team_id=team_id, contract_id=row.contract_id, metric=row.metric,
                                           expected_revision=row.revision, **changes):
                     raise _Moved()
-                enqueue_alert_update(session, team_id=team_id, alert_key=row.outbox_key, now=now, units=_units(spec))
+                enqueue_alert_update(session, team_id=team_id, alert_key=row.outbox_key, now=now, units=_units(spec()))
                 return AlertOutcome(True, notice)
         except _Moved:
             logger.info("alert state %s moved while %s clicked it; reading it again", state_id, user_id)
@@ -157,7 +165,7 @@ def acknowledge_alert(engine: Engine, *, team_id: str, value: str, user_id: str,
                       channel: str | None = None) -> AlertOutcome:
     """Any member of the workspace may acknowledge: it records who and when and stops reminders."""
 
-    def decide(row: AlertState, spec: ContractSpec | None):
+    def decide(row: AlertState, spec: Callable[[], ContractSpec | None]):
         if row.acknowledged_at is not None:
             return AlertOutcome(False, f"Already acknowledged by <@{row.acknowledged_by}> at {_when(row.acknowledged_at)}.")
         changes = {"acknowledged_by": user_id, "acknowledged_at": now}
@@ -175,10 +183,11 @@ def snooze_alert(engine: Engine, *, team_id: str, value: str, user_id: str, now:
                  channel: str | None = None) -> AlertOutcome:
     """Only the contract's signers may snooze: quiet for 24 h unless the value worsens past the margin."""
 
-    def decide(row: AlertState, spec: ContractSpec | None):
+    def decide(row: AlertState, spec: Callable[[], ContractSpec | None]):
         # Identity is the payload's user checked against the stored contract's signers.
-        if spec is None or user_id not in spec.signers.values():
-            return AlertOutcome(False, f"Only the contract's signers can snooze this alert: {_signers(spec)}.")
+        contract = spec()
+        if contract is None or user_id not in contract.signers.values():
+            return AlertOutcome(False, f"Only the contract's signers can snooze this alert: {_signers(contract)}.")
         if row.snoozed_until is not None and row.snoozed_until > now:
             return AlertOutcome(False, f"Already snoozed until {_when(row.snoozed_until)} by <@{row.snoozed_by}>.")
         until = now + SNOOZE

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select, update
 
@@ -290,16 +291,16 @@ def _vote(engine: Engine, *, team_id: str, decision_id: str, user_id: str, vote:
         row = _lock(session, team_id, decision_id)
         if row is None:
             return VoteOutcome(view=None, refusal="I can't find that launch decision in this workspace, so nothing was recorded.")
-        version = contract_repo.get_version_by_id(session=session, team_id=team_id, version_id=row.contract_version_id)
-        assert version is not None  # a decision always points at a version of its own workspace
-        contract = contract_repo.parse_version(version)
-        view = _view(session, row, contract=contract, version=version.version)
+        found = contract_repo.parsed_version_by_id(session=session, team_id=team_id, version_id=row.contract_version_id)
+        assert found is not None  # a decision always points at a version of its own workspace
+        version, contract = found
+        view = _view(session, row, contract=contract, version=version)
         roles = [role for role, signer in contract.signers.items() if signer == user_id]
         if not roles:
             return VoteOutcome(view=view, refusal=_not_a_signer(view))
         if view.pending and now >= view.expires_at:
             launch_repo.set_decision_state(session=session, team_id=team_id, decision_id=row.id, state=DecisionState.EXPIRED, decided_at=now)
-            return _redrawn(session, team_id, row.id, contract, version.version, enqueue,
+            return _redrawn(session, team_id, row.id, contract, version, enqueue,
                             refusal=f"This launch decision expired on {_when(view.expires_at)}; request a new one with `/launch {view.contract}`.")
         if not view.pending:
             return VoteOutcome(view=view, refusal=f"This launch decision is already {view.state}; nothing more can be recorded.")
@@ -331,7 +332,7 @@ def _vote(engine: Engine, *, team_id: str, decision_id: str, user_id: str, vote:
             final = None
         if final is not None:
             launch_repo.set_decision_state(session=session, team_id=team_id, decision_id=row.id, state=final, decided_at=now)
-        return _redrawn(session, team_id, row.id, contract, version.version, enqueue)
+        return _redrawn(session, team_id, row.id, contract, version, enqueue)
 
 
 def _redrawn(session: Session, team_id: str, decision_id: str, contract: ContractSpec, version: int, enqueue: bool,
@@ -388,9 +389,10 @@ def expire_decisions(engine: Engine, now: datetime, *, enqueue: bool = False) ->
                                                   state=DecisionState.EXPIRED, decided_at=now):
                 continue
             row = _reload(session, team_id, decision_id)
-            version = contract_repo.get_version_by_id(session=session, team_id=team_id, version_id=row.contract_version_id)
-            assert version is not None
-            outcome = _redrawn(session, team_id, decision_id, contract_repo.parse_version(version), version.version, enqueue)
+            found = contract_repo.parsed_version_by_id(session=session, team_id=team_id, version_id=row.contract_version_id)
+            assert found is not None
+            version, contract = found
+            outcome = _redrawn(session, team_id, decision_id, contract, version, enqueue)
             assert outcome.view is not None and outcome.payload is not None
             expired.append(ExpiredLaunch(view=outcome.view, payload=outcome.payload))
     return expired
@@ -422,23 +424,29 @@ def list_launches(engine: Engine, team_id: str, contract: str | None = None) -> 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _lock(session: Session, team_id: str, decision_id: str) -> LaunchDecision | None:
-    statement = select(LaunchDecision).where(LaunchDecision.team_id == team_id, LaunchDecision.id == decision_id)
-    return session.exec(statement.with_for_update()).first()
+_DECISIONS = LaunchDecision.__table__
+_DECISION = sa.select(_DECISIONS).where(_DECISIONS.c.team_id == sa.bindparam("team_id"), _DECISIONS.c.id == sa.bindparam("decision_id"))
+# Built once: every Approve, Reject and Override click locks and rereads its decision.
+_DECISION_FOR_UPDATE = _DECISION.with_for_update()
 
 
-def _reload(session: Session, team_id: str, decision_id: str) -> LaunchDecision:
-    statement = select(LaunchDecision).where(LaunchDecision.team_id == team_id, LaunchDecision.id == decision_id)
-    row = session.exec(statement.execution_options(populate_existing=True)).first()
+def _lock(session: Session, team_id: str, decision_id: str) -> sa.Row | None:
+    """The decision, locked until the transaction ends (concurrent votes on it queue), as a read-only row."""
+    return session.execute(_DECISION_FOR_UPDATE, {"team_id": team_id, "decision_id": decision_id}).first()
+
+
+def _reload(session: Session, team_id: str, decision_id: str) -> sa.Row:
+    """The decision as this transaction's writes left it."""
+    row = session.execute(_DECISION, {"team_id": team_id, "decision_id": decision_id}).first()
     assert row is not None
     return row
 
 
-def _view(session: Session, row: LaunchDecision, *, contract: ContractSpec | None = None, version: int | None = None) -> LaunchView:
+def _view(session: Session, row: LaunchDecision | sa.Row, *, contract: ContractSpec | None = None, version: int | None = None) -> LaunchView:
     if contract is None or version is None:
-        version_row = contract_repo.get_version_by_id(session=session, team_id=row.team_id, version_id=row.contract_version_id)
-        assert version_row is not None
-        contract, version = contract_repo.parse_version(version_row), version_row.version
+        found = contract_repo.parsed_version_by_id(session=session, team_id=row.team_id, version_id=row.contract_version_id)
+        assert found is not None
+        version, contract = found
     votes = launch_repo.list_votes(session=session, team_id=row.team_id, decision_id=row.id)
     return LaunchView(
         id=row.id,

@@ -214,6 +214,23 @@ def _parsed_versions(session: Reader, team_id: str, latest: Sequence[Any]) -> li
     return [spec for version_id, _, _ in latest if (spec := found.get(version_id)) is not None]
 
 
+_VERSION_KEY_BY_ID = sa.select(_VERSIONS.c.id, _VERSIONS.c.content_hash, _VERSIONS.c.version).where(
+    _VERSIONS.c.team_id == sa.bindparam("team_id"), _VERSIONS.c.id == sa.bindparam("version_id")
+)
+
+
+def parsed_version_by_id(*, session: Reader, team_id: str, version_id: int) -> tuple[int, ContractSpec] | None:
+    """The number and parsed model of the version with that id, if it belongs to the workspace.
+
+    Its stored YAML and JSON are read only the first time this process meets the version.
+    """
+    key = session.execute(_VERSION_KEY_BY_ID, {"team_id": team_id, "version_id": version_id}).first()
+    if key is None:
+        return None
+    found = _parsed_versions(session, team_id, [(key.id, key.content_hash, None)])
+    return (key.version, found[0]) if found else None
+
+
 def latest_parsed_contract(*, session: Reader, team_id: str, name: str) -> ContractSpec | None:
     """The latest version of a contract as a :class:`metrics.contract.Contract`."""
     latest = session.execute(_LATEST_OF_NAME, {"team_id": team_id, "name": name}).all()

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select, update
 
 from storage.contracts import get_contract_by_id, get_version_by_id
-from storage.db import insert_unless_duplicate, utcnow
+from storage.db import Reader, insert_unless_duplicate, utcnow
 from storage.errors import InvalidValueError, RecordNotFoundError
 from storage.models import DecisionState, LaunchDecision, LaunchVote, Recommendation, SignerRole, VoteChoice, check_member
 
@@ -167,11 +168,14 @@ def record_vote(
     return row if insert_unless_duplicate(session, row) else None
 
 
-def list_votes(*, session: Session, team_id: str, decision_id: str) -> Sequence[LaunchVote]:
-    """Votes on a decision in the order they were cast."""
-    statement = (
-        select(LaunchVote)
-        .where(LaunchVote.team_id == team_id, LaunchVote.decision_id == decision_id)
-        .order_by(col(LaunchVote.created_at), col(LaunchVote.id))
-    )
-    return session.exec(statement).all()
+_VOTES = LaunchVote.__table__
+_VOTES_OF_DECISION = (
+    sa.select(_VOTES)
+    .where(_VOTES.c.team_id == sa.bindparam("team_id"), _VOTES.c.decision_id == sa.bindparam("decision_id"))
+    .order_by(_VOTES.c.created_at, _VOTES.c.id)
+)
+
+
+def list_votes(*, session: Reader, team_id: str, decision_id: str) -> Sequence[sa.Row]:
+    """Votes on a decision in the order they were cast, as read-only rows (built once: every click reads them)."""
+    return session.execute(_VOTES_OF_DECISION, {"team_id": team_id, "decision_id": decision_id}).all()
