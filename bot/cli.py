@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import getpass
 import json
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -308,25 +309,45 @@ def run(
     socket: Annotated[bool, typer.Option("--socket", help="Connect with Socket Mode (needs SLACK_APP_TOKEN)")] = False,
     host: Annotated[str, typer.Option(help="Interface for --http")] = "0.0.0.0",
     port: Annotated[int, typer.Option(help="Port for --http")] = 3000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="Processes serving --http, one core each (default: NORTHSTAR_HTTP_WORKERS, or 1)"),
+    ] = None,
     scheduler: Annotated[bool, typer.Option(help="Also run the scheduler and the outbox worker in this process")] = True,
 ) -> None:
     """Run the bot: HTTP for production (several replicas), Socket Mode for a small team."""
-    from bot.runner import configure_logging, run_http, run_socket
-    from bot.workers import background_workers
+    from bot.runner import check_http_workers, configure_logging, run_http, run_socket
 
     if http == socket:
         raise _fail("choose exactly one of --http or --socket")
+    if socket and workers is not None and workers > 1:
+        raise _fail("--workers is for --http; with --socket, start more processes instead (Slack spreads events over their connections)")
     settings = _settings()
+    processes = workers or settings.http_workers
     try:
         configure_logging(settings.log_level)
-    except ConfigError as exc:
+        if http:
+            # Before the schema check, which an in-memory database would fail with a misleading fix.
+            check_http_workers(settings, processes)
+    except NorthstarError as exc:
         raise _fail(str(exc)) from None
     engine = _engine(settings)
-    with background_workers(settings=settings, engine=engine, enabled=scheduler):
-        if http:
-            run_http(settings, host=host, port=port, engine=engine)
-        else:
-            run_socket(settings, engine=engine)
+    background: AbstractContextManager[None] = nullcontext()
+    if scheduler:
+        # Imported only when needed: it loads the whole app, which a parent that only supervises
+        # `--workers N` (the workers build their own) would otherwise hold in memory for nothing.
+        from bot.workers import background_workers
+
+        background = background_workers(settings=settings, engine=engine)
+    try:
+        # With several HTTP workers the scheduler and the outbox worker still run here, once.
+        with background:
+            if http:
+                run_http(settings, host=host, port=port, engine=engine, workers=processes)
+            else:
+                run_socket(settings, engine=engine)
+    except NorthstarError as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command("outbox")

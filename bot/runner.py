@@ -1,26 +1,41 @@
-"""Run the app: HTTP behind uvicorn (many replicas) or Socket Mode (no public URL)."""
+"""Run the app: HTTP behind uvicorn (many replicas, each with one or more worker processes) or
+Socket Mode (no public URL)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import logging
+import os
+import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
-from slack_bolt.adapter.socket_mode import SocketModeHandler
+import uvicorn
 from sqlalchemy import Engine
+from starlette.applications import Starlette
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
-from bot.app import build_app
 from bot.http import build_asgi
-from bot.listeners.deps import PullRequester
-from bot.settings import ConfigError, Settings
+from bot.settings import ConfigError, Settings, load_settings
 from bot.slack_client import require
-from storage.db import check_schema_current, make_engine
+from metrics.errors import NorthstarError
+from storage.db import check_schema_current, make_engine, normalize_url
+from storage.errors import DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.listeners.deps import PullRequester
 
 logger = logging.getLogger(__name__)
 
+# The process id tells apart the lines of the worker processes of `run --http --workers N`.
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d %(threadName)s] %(message)s"
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+
+class WorkerStartupError(NorthstarError):
+    """A worker process of ``run --http`` failed before it served, so the server stopped."""
 
 
 def configure_logging(level: str) -> None:
@@ -42,6 +57,68 @@ def _engine(settings: Settings, engine: Engine | None) -> Engine:
     return engine
 
 
+def _listener_pool(settings: Settings) -> ThreadPoolExecutor:
+    # Bolt acks from inside the listener, on its thread pool: with the default 5 threads, acks
+    # queue behind replies that wait on Slack's Web API. A larger pool keeps acks prompt.
+    return ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="northstar-listener")
+
+
+def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRequester | None = None) -> Starlette:
+    """The ASGI app one HTTP process serves: the Bolt app on its own listener pool, behind Starlette."""
+    # Imported here, as in run_socket: the listeners load most of the code base, which the
+    # supervising parent of `--workers N` never runs.
+    from bot.app import build_app
+
+    require(settings, "slack_signing_secret")
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=_listener_pool(settings))
+    return build_asgi(app, engine=engine)
+
+
+def serve_worker() -> Starlette:
+    """uvicorn's app factory in each worker process of ``run --http --workers N``.
+
+    uvicorn spawns workers as fresh interpreters, so each reads the settings from the environment
+    and builds its own engine and app. A configuration or schema error would recur on every
+    restart: it exits with uvicorn's startup-failure code, which stops the supervisor instead of
+    a restart loop. Anything else (Slack unreachable for Bolt's ``auth.test``) may pass, so the
+    supervisor tries the worker again.
+    """
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        engine = make_engine(settings.database_url)
+        try:
+            check_schema_current(engine)
+        except DatabaseUnavailableError as exc:
+            # The parent checked the schema before it started any worker: this one is a restart
+            # during an outage, and serves as a running worker does (503 on /healthz meanwhile).
+            logger.warning("worker %d started while the database is unreachable: %s", os.getpid(), exc)
+        return build_http_app(settings, engine=engine)
+    except NorthstarError as exc:
+        logger.error("worker %d could not start: %s", os.getpid(), exc)
+        sys.exit(STARTUP_FAILURE)
+
+
+def in_memory_database(database_url: str) -> bool:
+    """Whether ``database_url`` is an in-memory SQLite database, which no other process can open."""
+    url = normalize_url(database_url)
+    database = url.database or ""
+    return url.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or database.startswith("file::memory:") or url.query.get("mode") == "memory"
+    )
+
+
+def check_http_workers(settings: Settings, workers: int) -> None:
+    """Refuse a number of worker processes the configuration cannot serve with."""
+    if workers < 1:
+        raise ConfigError(f"--workers is {workers}; use 1 or more")
+    if workers > 1 and in_memory_database(settings.database_url):
+        raise ConfigError(
+            f"--workers {workers} needs a database every worker process can open, but DATABASE_URL is an in-memory "
+            "SQLite database (each process would get its own, empty one); use a SQLite file or PostgreSQL, or one worker"
+        )
+
+
 def run_http(
     settings: Settings,
     host: str = "0.0.0.0",
@@ -49,17 +126,32 @@ def run_http(
     *,
     engine: Engine | None = None,
     pull_requester: PullRequester | None = None,
+    workers: int = 1,
 ) -> None:
-    """Serve ``/slack/events``, ``/healthz`` and ``/metrics`` with uvicorn until interrupted."""
-    import uvicorn
+    """Serve ``/slack/events``, ``/healthz`` and ``/metrics`` with uvicorn until interrupted.
 
+    With ``workers`` > 1 this process binds the port and supervises that many worker processes
+    (uvicorn's supervisor: a worker that dies is replaced); each builds its own app with
+    :func:`serve_worker`, and this process builds none. Whatever the caller runs around this call
+    (the scheduler, the outbox worker) stays in this process only.
+    """
+    check_http_workers(settings, workers)
     require(settings, "slack_signing_secret")
     engine = _engine(settings, engine)
-    # Bolt acks from inside the listener, on its thread pool: with the default 5 threads, acks
-    # queue behind replies that wait on Slack's Web API. A larger pool keeps acks prompt.
-    listeners = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="northstar-listener")
-    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=listeners)
-    uvicorn.run(build_asgi(app, engine=engine), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    options = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
+    if workers == 1:
+        uvicorn.run(build_http_app(settings, engine=engine, pull_requester=pull_requester), **options)
+        return
+    if pull_requester is not None:
+        raise ValueError("a pull requester cannot be handed to worker processes; serve with workers=1")
+    # uvicorn.run(..., workers=N) in three steps, so that a worker failing to start is seen here:
+    # the supervisor stops on it but returns as after a signal.
+    config = uvicorn.Config(f"{__name__}:{serve_worker.__name__}", factory=True, workers=workers, **options)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [process.pid for process in supervisor.processes if process.exitcode == STARTUP_FAILURE]
+    if failed:
+        raise WorkerStartupError(f"worker process {failed[0]} could not start (its error is logged above), so the server stopped")
 
 
 def run_socket(
@@ -70,10 +162,13 @@ def run_socket(
     on_ready: Callable[[SocketModeHandler], None] | None = None,
 ) -> None:
     """Connect over Socket Mode (``SLACK_APP_TOKEN``, ``xapp-…`` with ``connections:write``) and block."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import build_app
+
     require(settings, "slack_app_token", "slack_bot_token")
     engine = _engine(settings, engine)
-    listeners = ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="northstar-listener")
-    app = build_app(settings, engine=engine, pull_requester=pull_requester, socket_mode=True, listener_executor=listeners)
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, socket_mode=True, listener_executor=_listener_pool(settings))
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     if on_ready is not None:
         on_ready(handler)

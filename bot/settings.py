@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     listener_threads: int = Field(
         default=32, ge=1, le=512, validation_alias=AliasChoices("NORTHSTAR_LISTENER_THREADS", "listener_threads")
     )
+    # Worker processes of `run --http`: the GIL keeps one process on one core, whatever its threads.
+    http_workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("NORTHSTAR_HTTP_WORKERS", "http_workers"))
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("NORTHSTAR_LOG_LEVEL", "log_level"))
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token", "slack_client_secret", "encryption_key")
