@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 import uvicorn
 from sqlalchemy import Engine
@@ -119,6 +121,10 @@ def check_http_workers(settings: Settings, workers: int) -> None:
         )
 
 
+def _exit_after_shutdown(signum: int, frame: FrameType | None) -> NoReturn:
+    raise SystemExit(0)
+
+
 def run_http(
     settings: Settings,
     host: str = "0.0.0.0",
@@ -140,7 +146,14 @@ def run_http(
     engine = _engine(settings, engine)
     options = {"host": host, "port": port, "log_level": settings.log_level.lower(), "access_log": False}
     if workers == 1:
-        uvicorn.run(build_http_app(settings, engine=engine, pull_requester=pull_requester), **options)
+        # uvicorn re-raises the SIGTERM it shut down on, and the default action would end the
+        # process there, before the caller stops what runs around this call (the scheduler, the
+        # outbox worker). Unwinding instead lets them finish as after Ctrl-C.
+        previous = signal.signal(signal.SIGTERM, _exit_after_shutdown)
+        try:
+            uvicorn.run(build_http_app(settings, engine=engine, pull_requester=pull_requester), **options)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         return
     if pull_requester is not None:
         raise ValueError("a pull requester cannot be handed to worker processes; serve with workers=1")
