@@ -419,6 +419,41 @@ def _require_both_classes(n_pos: float, n_neg: float, *, what: str) -> None:
 
 
 @dataclass(frozen=True, eq=False)
+class EdgeConfusions:
+    """Confusion counts at every candidate threshold of a histogram at once, as arrays.
+
+    Entry ``i`` is what :meth:`ScoreHistogram.confusion_at` gives at ``thresholds[i]`` (the
+    histogram's lower bin edges, ascending). Sweeping a threshold (``/tradeoff``'s cost curve,
+    a guardrail checked at each candidate) reads these instead of summing the bins per point.
+    """
+
+    thresholds: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    tn: np.ndarray
+    fn: np.ndarray
+
+    @property
+    def n(self) -> np.ndarray:
+        return self.tp + self.fp + self.tn + self.fn
+
+    def rate(self, name: str, *, zero_division: float) -> np.ndarray:
+        """The rate called ``name`` (as :meth:`Confusion.rate` names it) at every threshold; 0/0 gives ``zero_division``."""
+        canonical = _ALIASES.get(name, name)
+        if canonical == "balanced_accuracy":
+            positives, negatives = self.tp + self.fn, self.tn + self.fp
+            defined = (positives > 0) & (negatives > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = 0.5 * (self.tp / positives + self.tn / negatives)
+            return np.where(defined, values, float(zero_division))
+        if canonical not in _RATIOS:
+            raise MetricInputError(f"unknown rate {name!r}; expected one of {', '.join(_RATE_NAMES)}")
+        numerator, denominator = _RATIOS[canonical]
+        top, bottom = np.asarray(numerator(self), dtype=float), np.asarray(denominator(self), dtype=float)
+        return np.divide(top, bottom, out=np.full(top.shape, float(zero_division)), where=bottom != 0)
+
+
+@dataclass(frozen=True, eq=False)
 class ThresholdCurve:
     """Cumulative confusion counts at every distinct threshold, descending.
 
@@ -927,6 +962,23 @@ class ScoreHistogram:
         tp = float(self.pos[:, first:].sum())
         fp = float(self.neg[:, first:].sum())
         return Confusion(tp=tp, fp=fp, tn=self.n_neg - fp, fn=self.n_pos - tp)
+
+    def confusions_at_edges(self) -> EdgeConfusions:
+        """:meth:`confusion_at` at every bin edge but the top one, in one pass over the bins.
+
+        Examples
+        --------
+        >>> h = ScoreHistogram.from_counts([0.0, 0.5, 1.0], pos=[1, 3], neg=[4, 2])
+        >>> sweep = h.confusions_at_edges()
+        >>> sweep.thresholds.tolist(), sweep.tp.tolist(), sweep.fp.tolist()
+        ([0.0, 0.5], [4.0, 3.0], [6.0, 2.0])
+        """
+        # Rows predicted positive at the lower edge of bin i are those of bins i and above.
+        tp = np.cumsum(self.pos.sum(axis=0)[::-1])[::-1].astype(float)
+        fp = np.cumsum(self.neg.sum(axis=0)[::-1])[::-1].astype(float)
+        # Summed in another order than the totals: keep float rounding from making a count negative.
+        tn, fn = np.maximum(self.n_neg - fp, 0.0), np.maximum(self.n_pos - tp, 0.0)
+        return EdgeConfusions(thresholds=self.edges[:-1].astype(float), tp=tp, fp=fp, tn=tn, fn=fn)
 
     def by_segment(self, stat_name: str, threshold: float, *, zero_division: ZeroDivision = "warn") -> dict[str, float]:
         """A statistic of :class:`Confusion` (rate or count) per segment at ``threshold``.

@@ -98,8 +98,12 @@ def _guardrail_constraint(contract: Contract, metric: Metric) -> Constraint | No
     return None
 
 
-def _constraint_value(histogram: ScoreHistogram, statistic: str, threshold: float) -> float:
-    return histogram.confusion_at(threshold).rate(statistic, zero_division=float("nan"))
+def _constraint_values(histogram: ScoreHistogram, statistic: str, candidates: np.ndarray) -> np.ndarray:
+    """A guardrail's statistic at each candidate threshold, measured on its own population."""
+    if np.array_equal(histogram.edges[:-1], candidates):
+        return histogram.confusions_at_edges().rate(statistic, zero_division=float("nan"))
+    # Binned differently from the headline metric: read it point by point (exact at its edges only).
+    return np.array([histogram.confusion_at(t).rate(statistic, zero_division=float("nan")) for t in candidates])
 
 
 def build_tradeoff(
@@ -116,9 +120,13 @@ def build_tradeoff(
     so "cheapest allowed" means every guardrail holds where it is actually measured.
     """
     current_threshold = classification_threshold(metric) if threshold is None else threshold
-    edges = [float(e) for e in histogram.edges[:-1]]
-    candidates = edges
-    costs = np.array([row_at(histogram, contract, t).cost_per_week for t in candidates])
+    sweep = histogram.confusions_at_edges()
+    candidates = [float(t) for t in sweep.thresholds]
+    business = contract.business
+    total = float(sweep.n[0]) if len(candidates) else 0.0
+    scale = business.weekly_volume / total if total else 0.0
+    # What row_at gives at each candidate, for the whole curve in one pass.
+    costs = (sweep.fp * business.cost_false_positive + sweep.fn * business.cost_false_negative) * scale
 
     masks: list[tuple[str, np.ndarray]] = []
     notes: list[str] = []
@@ -132,7 +140,7 @@ def build_tradeoff(
         if guard_histogram is None:
             notes.append(f"{guard.title}: no stored histogram yet, not applied")
             continue
-        values = np.array([_constraint_value(guard_histogram, constraint.metric, t) for t in candidates])
+        values = _constraint_values(guard_histogram, constraint.metric, sweep.thresholds)
         masks.append((constraint.label or guard.name, constraint.holds(values)))
 
     best_free = int(np.argmin(costs))
@@ -161,7 +169,6 @@ def build_tradeoff(
     if optimal is not None and all(not math.isclose(r.threshold, optimal.threshold) for r in rows):
         rows.append(optimal)
     rows.sort(key=lambda r: r.threshold)
-    precision = [row_at(histogram, contract, t) for t in candidates]
     return Tradeoff(
         contract=contract,
         metric=metric,
@@ -172,8 +179,8 @@ def build_tradeoff(
         guardrail_notes=tuple(notes),
         curve_thresholds=tuple(candidates),
         curve_cost=tuple(float(c) for c in costs),
-        curve_precision=tuple(r.precision for r in precision),
-        curve_recall=tuple(r.recall for r in precision),
+        curve_precision=tuple(float(p) for p in sweep.rate("precision", zero_division=1.0)),
+        curve_recall=tuple(float(r) for r in sweep.rate("recall", zero_division=1.0)),
     )
 
 

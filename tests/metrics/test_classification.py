@@ -362,6 +362,35 @@ def test_histogram_confusion_at_edge_equals_raw_confusion(data, draw):
     assert h.confusion_at(t) == confusion_at(y, s, threshold=t)
 
 
+RATE_NAMES = ("precision", "recall", "f1", "specificity", "false_positive_rate", "false_negative_rate", "accuracy",
+              "prevalence", "balanced_accuracy", "false_accept_rate", "false_reject_rate", "true_negative_rate")
+
+
+@FAST
+@given(histogram_data(), st.sampled_from(RATE_NAMES), st.sampled_from([0.0, 1.0, float("nan")]))
+def test_histogram_sweep_equals_confusion_at_every_edge(data, rate, zero_division):
+    y, s, bins, edges, segments = data
+    h = ScoreHistogram.from_arrays(y, s, bins=bins, segments=segments)
+    sweep = h.confusions_at_edges()
+    np.testing.assert_array_equal(sweep.thresholds, edges[:-1])
+    rates = sweep.rate(rate, zero_division=zero_division)
+    for i, t in enumerate(edges[:-1]):
+        expected = h.confusion_at(t)
+        assert (sweep.tp[i], sweep.fp[i], sweep.tn[i], sweep.fn[i]) == (expected.tp, expected.fp, expected.tn, expected.fn)
+        wanted = expected.rate(rate, zero_division="nan" if math.isnan(zero_division) else zero_division)
+        assert rates[i] == pytest.approx(wanted, nan_ok=True), (rate, t)
+
+
+def test_histogram_sweep_of_weighted_counts_never_goes_negative():
+    # Fractional counts summed in two orders differ in the last bits; a count must not dip below 0.
+    pos = np.array([0.1, 0.2, 0.3, 1e-17]) * 3
+    h = ScoreHistogram.from_counts(np.linspace(0.0, 1.0, 5), pos=pos, neg=pos[::-1])
+    sweep = h.confusions_at_edges()
+    assert (sweep.tn >= 0).all() and (sweep.fn >= 0).all()
+    with pytest.raises(MetricInputError, match="unknown rate"):
+        sweep.rate("lift", zero_division=0.0)
+
+
 @FAST
 @given(histogram_data(), st.integers(0, 50))
 def test_histogram_merge_of_two_halves_equals_whole(data, cut):
