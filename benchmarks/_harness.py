@@ -138,8 +138,9 @@ def free_port() -> int:
 
 
 def start_server(database_url: str, api_url: str, port: int, log, *, signing_secret: str, bot_token: str,
-                 scheduler: bool = False, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    """``northstar run --http`` on 127.0.0.1:``port``; with ``scheduler`` also its scheduler and outbox worker."""
+                 scheduler: bool = False, workers: int = 1, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``northstar run --http`` on 127.0.0.1:``port`` with ``workers`` HTTP processes; with
+    ``scheduler`` also its scheduler and outbox worker."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -154,6 +155,8 @@ def start_server(database_url: str, api_url: str, port: int, log, *, signing_sec
     command = [sys.executable, "-m", "bot.cli", "run", "--http", "--host", "127.0.0.1", "--port", str(port)]
     if not scheduler:
         command.append("--no-scheduler")
+    if workers != 1:
+        command += ["--workers", str(workers)]
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -181,24 +184,50 @@ def stop_server(server: subprocess.Popen) -> None:
             server.wait(timeout=5)
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a process has used (Linux ``/proc``; None elsewhere)."""
+def _stat_fields(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its living descendants (a multi-worker server's workers), Linux ``/proc`` only."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending += children.get(current, [])
+    return tree
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and its living descendants (Linux ``/proc``; None elsewhere)."""
+    if _stat_fields(pid) is None:
+        return None
+    total = 0
+    for member in process_tree(pid):
+        if (fields := _stat_fields(member)) is not None:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int | None:
-    """Resident memory of a process (Linux ``/proc``; None elsewhere or once it has exited)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
+    """Resident memory of a process and its living descendants (Linux ``/proc``; None elsewhere or once it has exited)."""
+    total, found = 0, False
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+                    found = found or member == pid
+        except OSError:
+            continue
+    return total if found else None
 
 
 def machine() -> str:

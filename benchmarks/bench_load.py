@@ -3,13 +3,14 @@ replicas with schedulers on one PostgreSQL schema posting every scheduled audit 
 
 Usage::
 
-    python benchmarks/bench_load.py [--rate 200] [--seconds 60] [--short] [--no-replicas]
+    python benchmarks/bench_load.py [--rate 200] [--seconds 60] [--workers 2] [--short] [--no-replicas]
         [--database postgresql+psycopg://postgres@127.0.0.1:5432/test] [--json summary.json]
 
 Phase 1, load. A fresh schema holds the fraud contract (twelve weeks of snapshots and experiment
 data), two contracts sharing a channel, contracts with breached guardrails (alert states and
-their posted alerts) and pending launch decisions. ``northstar run --http --no-scheduler`` runs
-as its own process; the Slack Web API stand-in runs in a process of its own and records every
+their posted alerts) and pending launch decisions. ``northstar run --http --no-scheduler
+--workers 2`` runs as its own processes (one per core of a 2-core machine; its CPU time and
+memory are summed over them); the Slack Web API stand-in runs in a process of its own and records every
 call; this process only sends. Requests go out open loop (request *i* is due at ``i / rate``)
 over ``--connections`` keep-alive connections, mixed:
 
@@ -734,10 +735,11 @@ def run_load_phase(args, standin: StandInProcess, log) -> dict[str, Any]:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        server = start_server(database_url, standin.api_url, port, log, signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+        server = start_server(database_url, standin.api_url, port, log, signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN,
+                              workers=args.workers)
         try:
             wait_healthy(server, base, timeout=60)
-            print(f"server pid {server.pid} on {base} (--no-scheduler); Slack stand-in pid {standin.process.pid} on {standin.api_url}; "
+            print(f"server pid {server.pid} on {base} (--no-scheduler, --workers {args.workers}; CPU and memory are of all its processes); Slack stand-in pid {standin.process.pid} on {standin.api_url}; "
                   f"load generator pid {os.getpid()}")
 
             # The first seconds at the full rate are not measured: first-use costs (imports on first
@@ -919,6 +921,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=None, help="how long to send (default 60; 5 with --short)")
     parser.add_argument("--short", action="store_true", help="the test suite's version: 50/s for 5 s, one audit round")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections the load is spread over (default 64)")
+    parser.add_argument("--workers", type=int, default=2, help="HTTP worker processes of the server in phase 1 (default 2)")
     parser.add_argument("--tradeoff-share", type=float, default=0.05, help="fraction of requests that are /tradeoff (default 0.05)")
     parser.add_argument("--alert-contracts", type=int, default=None, help="contracts with three breached guardrails each (default 10; 3 with --short)")
     parser.add_argument("--database", default=DEFAULT_DATABASE, help=f"PostgreSQL URL (default {DEFAULT_DATABASE})")
@@ -941,6 +944,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("rate, seconds and connections must be positive; tradeoff-share between 0 and 0.5")
     if args.rate * args.seconds > 100_000 or args.seconds > 600:
         parser.error("at most 100,000 requests and 600 s per run")
+    if not 1 <= args.workers <= 16:
+        parser.error("workers 1-16")
     if not 0 <= args.replicas <= 4 or not 1 <= args.audit_rounds <= 10 or not 1 <= args.audit_contracts <= 50:
         parser.error("replicas 0-4, audit-rounds 1-10, audit-contracts 1-50")
     if not 1 <= args.alert_contracts <= 100 or not 0 <= args.slack_latency_ms <= 5000 or args.reply_timeout <= 0:
