@@ -21,7 +21,7 @@ from bot.listeners.deps import Deps, PullRequester, utc_now
 from bot.listeners.store import Store
 from bot.oauth import make_oauth_settings
 from bot.settings import Settings
-from bot.slack_client import make_client, redact_tokens_in_sdk_logs, require
+from bot.slack_client import PooledClientMiddleware, make_client, redact_tokens_in_sdk_logs, require
 from storage.db import database_unreachable
 
 logger = logging.getLogger(__name__)
@@ -148,6 +148,8 @@ def build_app(
         # Bolt takes the token from the client it is given.
         client.token = settings.slack_bot_token.get_secret_value()
     app = App(**options)
+    # Bolt hands listeners a new urllib WebClient per request: one connection (and TLS session) per call.
+    app.use(PooledClientMiddleware())
     quiet_signature_failures()
     redact_tokens_in_sdk_logs()
     deps = Deps(

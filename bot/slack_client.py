@@ -17,6 +17,9 @@ from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
+from slack_bolt.middleware import Middleware
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -259,6 +262,39 @@ class PooledWebClient(WebClient):
         except BaseException:
             connection.close()
             raise
+
+
+def pooled_copy(client: WebClient) -> PooledWebClient:
+    """``client``'s settings (token, URL, timeout, TLS, proxy, headers, team, logger, retries) on a PooledWebClient."""
+    pooled = PooledWebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        ssl=client.ssl,
+        proxy=client.proxy,
+        logger=client.logger,
+        retry_handlers=list(client.retry_handlers),
+    )
+    # Copied after construction, which would otherwise overwrite the original's User-Agent;
+    # default_params holds the team_id the original was built with.
+    pooled.headers = dict(client.headers)
+    pooled.default_params = dict(client.default_params)
+    return pooled
+
+
+class PooledClientMiddleware(Middleware):
+    """Bolt global middleware: listeners (``client``, ``say``) call Slack through a PooledWebClient.
+
+    Bolt builds a plain WebClient for every request before any middleware runs. Registered with
+    ``app.use`` this runs after Bolt's authorization, so the copy carries the workspace's token.
+    """
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse | None:  # noqa: A002 (Bolt's name)
+        client = req.context.get("client")
+        if client is not None and not isinstance(client, PooledWebClient):
+            # ``say`` is built from the context's client when a listener first asks for it.
+            req.context["client"] = pooled_copy(client)
+        return next()
 
 
 def require(settings: Settings, *fields: str) -> None:

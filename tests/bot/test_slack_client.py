@@ -8,16 +8,21 @@ from http.client import RemoteDisconnected
 from urllib.error import URLError
 
 import pytest
+from cryptography.fernet import Fernet
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import FixedValueRetryIntervalCalculator
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.oauth.installation_store import Installation
 
 import bot.slack_client as slack_client
+from bot.app import build_app
+from bot.http import build_asgi
 from bot.outbox_worker import make_worker_client
 from bot.settings import Settings
 from bot.slack_client import IdleConnections, PooledWebClient, make_client
 from bot.standin import Call, SlackStandIn
+from tests.bot.conftest import FRAUD_CHANNEL_ID, SIGNING_SECRET, TEAM, USER, SlackHttp
 
 TOKEN = "xoxb-standin-token"
 
@@ -248,3 +253,75 @@ def test_tokens_stay_out_of_debug_logs(slack_standin: SlackStandIn, pooled: Pool
         pooled.logger.setLevel("NOTSET")
     assert any("Received the following response" in r.getMessage() for r in caplog.records)
     assert TOKEN not in caplog.text
+
+
+# --- Bolt listeners -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sent_through_pool(monkeypatch) -> list[str]:
+    """The URL of every call a PooledWebClient sends."""
+    urls: list[str] = []
+    original = PooledWebClient._perform_urllib_http_request_internal
+
+    def spy(self, url, req):
+        urls.append(url)
+        return original(self, url, req)
+
+    monkeypatch.setattr(PooledWebClient, "_perform_urllib_http_request_internal", spy)
+    return urls
+
+
+def _probe(app) -> list[dict]:
+    """A /probe command whose listener reports the client and ``say`` it was given, then uses both."""
+    seen: list[dict] = []
+
+    @app.command("/probe")
+    def probe(ack, client, say, context):
+        ack()
+        seen.append({"client": client, "say_client": say.client, "context_client": context.client})
+        client.chat_postEphemeral(channel=context.channel_id, user=context.user_id, text="through client")
+        say("through say")
+
+    return seen
+
+
+def _check_probe(seen: list[dict], standin: SlackStandIn, urls: list[str], token: str) -> None:
+    standin.wait_for("chat.postMessage")
+    [got] = seen
+    assert isinstance(got["client"], PooledWebClient)
+    assert got["say_client"] is got["client"] is got["context_client"]
+    assert got["client"].token == token
+    assert got["client"].default_params == {"team_id": TEAM}
+    assert [c.token for c in standin.calls_to("chat.postEphemeral")] == [token]
+    assert [c.token for c in standin.calls_to("chat.postMessage")] == [token]
+    assert any(u.endswith("chat.postEphemeral") for u in urls)
+    assert any(u.endswith("chat.postMessage") for u in urls)
+
+
+def test_listeners_of_a_single_workspace_app_reply_through_the_pool(bolt_app, slack_http: SlackHttp, slack_standin, sent_through_pool):
+    seen = _probe(bolt_app)
+    assert slack_http.command("/probe").status_code == 200
+    _check_probe(seen, slack_standin, sent_through_pool, TOKEN)
+
+
+def test_listeners_of_an_oauth_app_reply_through_the_pool_with_the_installation_token(
+        slack_standin: SlackStandIn, engine, sent_through_pool):
+    settings = Settings(
+        slack_signing_secret=SIGNING_SECRET, slack_client_id="111.222", slack_client_secret="client-secret-value",
+        encryption_key=Fernet.generate_key().decode(), slack_api_url=slack_standin.api_url, default_workspace=TEAM,
+    )
+    app = build_app(settings, engine=engine)
+    app.oauth_flow.settings.installation_store.save(Installation(
+        app_id="A0NORTHSTAR", team_id=TEAM, bot_token="xoxb-installed-token", bot_id="B0NORTH", bot_user_id="U0BOT",
+        bot_scopes=["commands", "chat:write"], user_id="U0INSTALLER", installed_at=time.time()))
+    seen = _probe(app)
+    assert SlackHttp(build_asgi(app, engine=engine)).command("/probe").status_code == 200
+    _check_probe(seen, slack_standin, sent_through_pool, "xoxb-installed-token")
+
+
+def test_a_real_listener_replies_through_the_pool(slack_http: SlackHttp, slack_standin: SlackStandIn, sent_through_pool):
+    slack_http.command("/explain", "help", channel=FRAUD_CHANNEL_ID, user=USER)
+    [reply] = slack_standin.wait_for("chat.postEphemeral")
+    assert reply.params["user"] == USER
+    assert sent_through_pool == [slack_standin.api_url + "chat.postEphemeral"]
