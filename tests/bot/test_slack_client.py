@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from http.client import RemoteDisconnected
@@ -211,6 +212,21 @@ def test_past_max_idle_the_longest_idle_connection_is_closed(slack_standin: Slac
         connections.close()
         other.stop()
 
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_does_not_inherit_the_parents_connections(slack_standin: SlackStandIn):
+    client = PooledWebClient(token=TOKEN, base_url=slack_standin.api_url, retry_handlers=[])
+    client.chat_postMessage(channel="C1", text="parent")
+    assert len(slack_client.IDLE_CONNECTIONS) >= 1
+    pid = os.fork()
+    if pid == 0:  # the child: only report, never run pytest's teardown
+        os._exit(0 if len(slack_client.IDLE_CONNECTIONS) == 0 else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    client.chat_postMessage(channel="C1", text="parent again")
+    assert slack_standin.connections_accepted == 1  # the child closing its copy left the parent's open
 
 # --- errors and slack-sdk's retry handlers --------------------------------------------------
 
