@@ -379,7 +379,7 @@ def run_demo(
         client = WebClient(token=DEMO_TOKEN, base_url=standin.api_url)
         listeners = ThreadPoolExecutor(max_workers=5, thread_name_prefix="demo-listener")
         app = build_app(settings, engine=engine, client=client, clock=lambda: audit_now, listener_executor=listeners)
-        slack = SignedSlack(build_asgi(app, engine=engine), DEMO_SECRET)
+        slack = SignedSlack(build_asgi(app, engine=engine, signing_secret=DEMO_SECRET), DEMO_SECRET)
         fraud = next(c for c in contracts if c.name == "fraud-screening")
         support = next(c for c in contracts if c.name == "support-deflection")
         expected = len(standin.calls_to("chat.postEphemeral"))

@@ -1,7 +1,11 @@
 """The ASGI app for HTTP mode: Slack's requests, a health check and Prometheus metrics.
 
 Bolt's sync ``App.dispatch`` is run on Starlette's thread pool so a slow acknowledgement never
-blocks the event loop (and with it every other request on this replica).
+blocks the event loop (and with it every other request on this replica). Slash commands and
+button clicks, whose listeners all acknowledge with an empty 200 and answer through the Web
+API, are acknowledged here as soon as their signature checks out, and handed to Bolt after
+the answer has gone: Bolt acknowledges only once a listener thread has started, so under load
+the acknowledgement would wait behind every answer being computed.
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ from datetime import timedelta
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_bolt.request import BoltRequest
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 from sqlalchemy import Engine, func, select
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -67,6 +75,36 @@ def malformed_payload(body: object) -> str | None:
         if "state" in view and not isinstance(view["state"], dict):
             return "view.state is not an object"
     return None
+
+
+def needs_only_an_empty_ack(body: dict) -> bool:
+    """A slash command or a button click: every listener of this app acknowledges those with an
+    empty 200 and answers through the Web API (modal submissions, whose acknowledgement carries
+    validation errors, and events, whose may carry a challenge, are not)."""
+    if body.get("ssl_check"):
+        return False
+    command = body.get("command")
+    return (isinstance(command, str) and bool(command)) or body.get("type") == "block_actions"
+
+
+def relay_late_answer(bolt_request: BoltRequest, status: int, text: str) -> None:
+    """What Bolt would have put in the acknowledgement of an early-acknowledged request.
+
+    A listener's own answers go through the Web API; this is Bolt's own (a workspace whose
+    installation is missing, no listener for the request), told to the user through the
+    request's response_url since the acknowledgement has already gone.
+    """
+    body = bolt_request.body
+    if status == 404:
+        logger.warning("no listener answered a %s request", "command" if body.get("command") else "button click")
+        return
+    response_url = body.get("response_url")
+    if status != 200 or not text or not isinstance(response_url, str):
+        return
+    try:
+        WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral")
+    except Exception:  # the user's answer is lost either way: say so in the log, never raise here
+        logger.exception("could not relay Bolt's answer to a %s", "command" if body.get("command") else "button click")
 
 
 class RequestMetrics:
@@ -133,9 +171,20 @@ def database_gauges(engine: Engine) -> list[str]:
     ]
 
 
-def build_asgi(app: App, *, engine: Engine, metrics: RequestMetrics | None = None, clock: Callable[[], float] = time.perf_counter) -> Starlette:
-    """Starlette app: ``POST /slack/events``, OAuth install routes when configured, ``/healthz``, ``/metrics``."""
+def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, metrics: RequestMetrics | None = None,
+               clock: Callable[[], float] = time.perf_counter) -> Starlette:
+    """Starlette app: ``POST /slack/events``, OAuth install routes when configured, ``/healthz``, ``/metrics``.
+
+    With ``signing_secret`` (the app's own), commands and clicks are acknowledged before Bolt
+    runs them; without it, every request waits for its listener's acknowledgement.
+    """
     metrics = metrics or RequestMetrics()
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+
+    async def dispatch_after_ack(bolt_request: BoltRequest) -> None:
+        bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+        if bolt_response.status != 200 or bolt_response.body:
+            await run_in_threadpool(relay_late_answer, bolt_request, bolt_response.status, str(bolt_response.body or ""))
 
     async def slack_events(request: Request) -> Response:
         started = clock()
@@ -154,6 +203,14 @@ def build_asgi(app: App, *, engine: Engine, metrics: RequestMetrics | None = Non
             logger.warning("refused an interactivity payload: %s", problem)
             metrics.observe(kind, 400, clock() - started)
             return PlainTextResponse("bad request", status_code=400)
+        if (
+            verifier is not None
+            and needs_only_an_empty_ack(bolt_request.body)
+            and verifier.is_valid_request(body, dict(request.headers))
+        ):
+            # Bolt checks the signature again and answers 401 to anything that fails it here.
+            metrics.observe(kind, 200, clock() - started)
+            return Response(status_code=200, background=BackgroundTask(dispatch_after_ack, bolt_request))
         bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
         metrics.observe(kind, bolt_response.status, clock() - started)
         return to_starlette_response(bolt_response)

@@ -73,7 +73,7 @@ def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRe
 
     require(settings, "slack_signing_secret")
     app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=_listener_pool(settings))
-    return build_asgi(app, engine=engine)
+    return build_asgi(app, engine=engine, signing_secret=settings.slack_signing_secret.get_secret_value())
 
 
 def serve_worker() -> Starlette:

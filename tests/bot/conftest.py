@@ -129,7 +129,7 @@ class SlackHttp:
 
 @pytest.fixture
 def slack_http(bolt_app, engine: Engine) -> SlackHttp:
-    return SlackHttp(build_asgi(bolt_app, engine=engine))
+    return SlackHttp(build_asgi(bolt_app, engine=engine, signing_secret=SIGNING_SECRET))
 
 
 # --- seeded data ----------------------------------------------------------------------------

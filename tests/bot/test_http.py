@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
+
+import pytest
+from slack_sdk.signature import SignatureVerifier
 
 from tests.bot.conftest import SIGNING_SECRET, SlackHttp
 
@@ -47,7 +55,7 @@ def test_missing_signature_headers_are_refused(slack_http: SlackHttp):
 def test_a_body_signed_with_another_secret_is_refused(slack_http: SlackHttp, bolt_app, engine):
     from bot.http import build_asgi
 
-    impostor = SlackHttp(build_asgi(bolt_app, engine=engine), secret=SIGNING_SECRET[::-1])
+    impostor = SlackHttp(build_asgi(bolt_app, engine=engine, signing_secret=SIGNING_SECRET), secret=SIGNING_SECRET[::-1])
     assert impostor.command("/explain", "help").status_code == 401
 
 
@@ -113,3 +121,142 @@ def test_the_ack_does_not_wait_for_slow_work(slack_http: SlackHttp, slack_standi
     assert response.status_code == 200
     assert acked_in < 1.0
     assert slack_standin.wait_for("chat.postEphemeral")[0].at - started >= 1.5
+
+
+# --- commands and clicks are acknowledged before Bolt runs them ------------------------------
+
+
+class RecordingExecutor(ThreadPoolExecutor):
+    """Bolt's listener pool, noting in ``events`` when a listener is handed to it."""
+
+    def __init__(self, events: list[str]):
+        super().__init__(max_workers=4)
+        self.events = events
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.events.append("listener")
+        return super().submit(fn, *args, **kwargs)
+
+
+def _call_asgi(asgi, body: str, headers: dict[str, str], events: list[str]) -> tuple[int, bytes]:
+    """One request straight through the ASGI app, noting in ``events`` when the answer starts."""
+    answer: dict = {"body": b""}
+
+    async def run() -> None:
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body.encode(), "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                events.append("answered")
+                answer["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                answer["body"] += message.get("body", b"")
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+            "path": "/slack/events", "raw_path": b"/slack/events", "query_string": b"", "root_path": "",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            "client": ("127.0.0.1", 5000), "server": ("northstar.test", 80),
+        }
+        await asgi(scope, receive, send)
+
+    asyncio.run(run())
+    return answer["status"], answer["body"]
+
+
+def _signed(body: str, content_type: str, secret: str = SIGNING_SECRET) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+
+
+@pytest.fixture
+def recorded(settings, engine, web_client):
+    from bot.app import build_app
+    from bot.http import build_asgi
+
+    events: list[str] = []
+    executor = RecordingExecutor(events)
+    app = build_app(settings, engine=engine, client=web_client, listener_executor=executor)
+    yield build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET), events
+    executor.shutdown(wait=True)
+
+
+def test_a_command_is_answered_before_its_listener_is_started(recorded, slack_standin):
+    asgi, events = recorded
+    body = urlencode({"command": "/explain", "text": "help", "team_id": "T0FRAUD01", "user_id": "U1", "channel_id": "C1",
+                      "response_url": "https://hooks.slack.invalid/commands/1"})
+    status, _ = _call_asgi(asgi, body, _signed(body, "application/x-www-form-urlencoded"), events)
+    assert status == 200
+    # Bolt acknowledges only once a listener thread has started: under load the answer would queue
+    # behind every reply being computed. Here the answer has gone before the listener is handed over.
+    assert events == ["answered", "listener"]
+    assert "/explain <term>" in slack_standin.wait_for("chat.postEphemeral")[0].params["text"]
+
+
+def test_a_click_is_answered_before_its_listener_is_started(recorded, slack_standin):
+    asgi, events = recorded
+    payload = {"type": "block_actions", "team": {"id": "T0FRAUD01"}, "user": {"id": "U1", "team_id": "T0FRAUD01"},
+               "channel": {"id": "C1", "name": "fraud"}, "api_app_id": "A0NORTHSTAR", "trigger_id": "1.2.3",
+               "container": {"type": "message", "message_ts": "1.1", "channel_id": "C1"},
+               "actions": [{"type": "button", "action_id": "alert_acknowledge", "block_id": "b", "value": "999999", "action_ts": "1.2"}]}
+    body = urlencode({"payload": json.dumps(payload)})
+    status, _ = _call_asgi(asgi, body, _signed(body, "application/x-www-form-urlencoded"), events)
+    assert status == 200
+    assert events == ["answered", "listener"]
+    assert slack_standin.wait_for("chat.postEphemeral")[0].params["user"] == "U1"
+
+
+def test_a_command_signed_with_another_secret_is_refused_and_never_run(recorded, slack_standin):
+    asgi, events = recorded
+    body = urlencode({"command": "/explain", "text": "help", "team_id": "T0FRAUD01", "user_id": "U1", "channel_id": "C1"})
+    status, _ = _call_asgi(asgi, body, _signed(body, "application/x-www-form-urlencoded", secret=SIGNING_SECRET[::-1]), events)
+    assert status == 401
+    assert events == ["answered"]
+    assert [c.method for c in slack_standin.calls if c.method != "auth.test"] == []
+
+
+def test_requests_whose_answer_carries_something_still_wait_for_bolt(recorded):
+    # A URL verification's answer is its challenge (a modal submission's, its field errors).
+    asgi, events = recorded
+    body = json.dumps({"type": "url_verification", "challenge": "c-42", "token": "legacy"})
+    status, answer = _call_asgi(asgi, body, _signed(body, "application/json"), events)
+    assert status == 200 and json.loads(answer)["challenge"] == "c-42"
+
+
+class _Captured(BaseHTTPRequestHandler):
+    posts: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers.get("Content-Length") or 0)
+        type(self).posts.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_what_bolt_would_have_said_in_the_acknowledgement_goes_to_the_response_url(caplog):
+    from slack_bolt.request import BoltRequest
+
+    from bot.http import relay_late_answer
+
+    _Captured.posts = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Captured)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/commands/1"
+        request = BoltRequest(body=urlencode({"command": "/metric", "text": "x", "response_url": url}), headers={})
+        relay_late_answer(request, 200, "Northstar can't find its installation for this workspace.")
+        assert _Captured.posts == [{"text": "Northstar can't find its installation for this workspace.", "response_type": "ephemeral"}]
+        with caplog.at_level(logging.WARNING, logger="bot.http"):
+            relay_late_answer(request, 404, "")
+        assert len(_Captured.posts) == 1
+        assert "no listener answered a command request" in caplog.text
+    finally:
+        server.shutdown()
+        server.server_close()

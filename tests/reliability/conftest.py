@@ -17,6 +17,7 @@ from bot.app import build_app
 from bot.http import build_asgi
 from bot.standin import SlackStandIn
 from tests.bot.conftest import (  # noqa: F401  (fixtures shared with the bot tests)
+    SIGNING_SECRET,
     SlackHttp,
     fraud_histograms,
     pulls,
@@ -61,7 +62,7 @@ def app(settings, engine: Engine, web_client, pulls, executor):  # noqa: F811 (f
 
 @pytest.fixture
 def http(app, engine: Engine) -> SlackHttp:
-    return SlackHttp(build_asgi(app, engine=engine))
+    return SlackHttp(build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET))
 
 
 @pytest.fixture

@@ -307,7 +307,7 @@ def test_while_the_database_is_down_the_app_answers_politely_and_recovers_withou
                       value=c.recall if metric == "fraud_recall" else c.false_positive_rate)
     client = quick_retry_client(slack_standin.api_url)
     app = build_app(settings, engine=engine, client=client, listener_executor=executor)
-    http = SlackHttp(build_asgi(app, engine=engine))
+    http = SlackHttp(build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET))
     assert http.get("/healthz").status_code == 200
 
     cluster.stop()
@@ -363,7 +363,7 @@ def test_under_oauth_a_database_outage_is_not_taken_for_a_missing_installation(c
         app.oauth_flow.settings.installation_store.save(Installation(
             app_id="A0NORTHSTAR", team_id=TEAM, bot_token="xoxb-installed-token", bot_id="B0NORTH", bot_user_id="U0BOT",
             bot_scopes=["commands", "chat:write"], user_id="U0INSTALLER", installed_at=time.time()))
-        http = SlackHttp(build_asgi(app, engine=engine))
+        http = SlackHttp(build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET))
         cluster.stop()
         response = http.command("/metric", "fraud_recall", response_url=f"{standin.base_url}/respond/metric")
         assert response.status_code == 200
@@ -463,7 +463,7 @@ def test_slack_answering_500_for_half_an_hour_loses_and_repeats_no_message(engin
         settings = Settings(slack_bot_token="xoxb-standin-token", slack_signing_secret=SIGNING_SECRET,
                             slack_api_url=standin.api_url, default_workspace=TEAM, database_url="sqlite://")
         app = build_app(settings, engine=engine, client=quick_retry_client(standin.api_url), clock=clock, listener_executor=executor)
-        http = SlackHttp(build_asgi(app, engine=engine))
+        http = SlackHttp(build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET))
         seed_guardrail_contract(engine, TEAM)
         warehouse = DailyWarehouse(tmp_path / "daily.duckdb")
         assert [i.kind for i in pull_day(engine, warehouse, TEAM, 0, 0.4, now=start).intents] == ["alert"]

@@ -354,7 +354,7 @@ def make_http(settings: Settings, engine: Engine, standin: SlackStandIn, executo
         handler.interval_calculator = FixedValueRetryIntervalCalculator(0.0)
     client = WebClient(base_url=standin.api_url, retry_handlers=handlers)
     app = build_app(settings, engine=engine, client=client, pull_requester=lambda **kw: None, listener_executor=executor)
-    return app, SlackHttp(build_asgi(app, engine=engine), secret=SIGNING_SECRET)
+    return app, SlackHttp(build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET), secret=SIGNING_SECRET)
 
 
 # Where the bot's database plays no part in what is checked, SQLite alone; where it keeps what is
