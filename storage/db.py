@@ -130,13 +130,19 @@ Reader = Session | Connection
 
 @contextmanager
 def read_scope(engine: Engine) -> Iterator[Connection]:
-    """A connection for reads only, rolled back when the block ends.
+    """A connection for reads only.
 
     The listeners read on every request, and for a read a Session's identity map and unit of
     work cost several times the query itself; repository reads written in Core (prebuilt
-    statements with bound parameters, compiled once per process) take either.
+    statements with bound parameters, compiled once per process) take either. On PostgreSQL the
+    connection runs without a transaction: each statement sees what was committed when it
+    started (as under the default READ COMMITTED), and the BEGIN and ROLLBACK round trips that
+    would wrap every read are saved, for the bot and for the database server.
     """
     with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # Set on the driver's connection (no round trip) and undone when it goes back to the pool.
+            connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
 
 
