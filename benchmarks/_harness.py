@@ -175,12 +175,21 @@ def wait_healthy(server: subprocess.Popen, base: str, timeout: float = 30.0) -> 
 
 
 def stop_server(server: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL to the server and its workers if it has not stopped within 10 s.
+
+    A worker left running would go on querying a schema the caller is about to drop.
+    """
     if server.poll() is None:
+        family = process_tree(server.pid)
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            server.kill()
+            for pid in family:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             server.wait(timeout=5)
 
 

@@ -171,18 +171,42 @@ def database_gauges(engine: Engine) -> list[str]:
     ]
 
 
+#: Listeners waiting for a thread, per process, beyond which commands and clicks are no longer
+#: acknowledged early. Past it Slack's requests wait for their listener (and, past Bolt's 3 s,
+#: fail) instead of the queue of answers growing without bound; below it answers are at most a
+#: few seconds late under a burst.
+MAX_WAITING_FOR_A_LISTENER = 256
+
+
 def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, metrics: RequestMetrics | None = None,
-               clock: Callable[[], float] = time.perf_counter) -> Starlette:
+               clock: Callable[[], float] = time.perf_counter, waiting_listeners: Callable[[], int] | None = None,
+               max_waiting: int = MAX_WAITING_FOR_A_LISTENER) -> Starlette:
     """Starlette app: ``POST /slack/events``, OAuth install routes when configured, ``/healthz``, ``/metrics``.
 
     With ``signing_secret`` (the app's own), commands and clicks are acknowledged before Bolt
-    runs them; without it, every request waits for its listener's acknowledgement.
+    runs them while fewer than ``max_waiting`` listeners wait for a thread (``waiting_listeners``
+    counts them in Bolt's listener pool; without it, requests on their way to Bolt are counted).
+    Without ``signing_secret``, every request waits for its listener's acknowledgement.
     """
     metrics = metrics or RequestMetrics()
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
+    dispatching = 0  # only the event loop's thread reads and writes it
+    backlog = waiting_listeners or (lambda: dispatching)
+
+    def dispatch_acknowledged(bolt_request: BoltRequest):
+        # Slack has its answer: marked as acknowledged, Bolt hands the listener to its pool and
+        # returns, where it would otherwise hold this thread, polling every 10 ms, until the
+        # listener's own ack() (which then changes nothing).
+        bolt_request.context.ack()
+        return app.dispatch(bolt_request)
 
     async def dispatch_after_ack(bolt_request: BoltRequest) -> None:
-        bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
+        nonlocal dispatching
+        dispatching += 1
+        try:
+            bolt_response = await run_in_threadpool(dispatch_acknowledged, bolt_request)
+        finally:
+            dispatching -= 1
         if bolt_response.status != 200 or bolt_response.body:
             await run_in_threadpool(relay_late_answer, bolt_request, bolt_response.status, str(bolt_response.body or ""))
 
@@ -205,6 +229,9 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
             return PlainTextResponse("bad request", status_code=400)
         if (
             verifier is not None
+            # A process that cannot keep up makes Slack's requests wait for their acknowledgement,
+            # as without early acknowledgements, rather than queue answers without bound.
+            and backlog() < max_waiting
             and needs_only_an_empty_ack(bolt_request.body)
             and verifier.is_valid_request(body, dict(request.headers))
         ):

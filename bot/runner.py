@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
@@ -59,10 +60,41 @@ def _engine(settings: Settings, engine: Engine | None) -> Engine:
     return engine
 
 
-def _listener_pool(settings: Settings) -> ThreadPoolExecutor:
-    # Bolt acks from inside the listener, on its thread pool: with the default 5 threads, acks
-    # queue behind replies that wait on Slack's Web API. A larger pool keeps acks prompt.
-    return ThreadPoolExecutor(max_workers=settings.listener_threads, thread_name_prefix="northstar-listener")
+class ListenerPool(ThreadPoolExecutor):
+    """Bolt's listener threads, counting the listeners handed over that have not started yet.
+
+    The HTTP layer acknowledges commands and clicks early only while few are waiting, so that
+    a process that cannot keep up slows Slack's requests down instead of queueing answers.
+    """
+
+    def __init__(self, max_workers: int):
+        super().__init__(max_workers=max_workers, thread_name_prefix="northstar-listener")
+        self._count_lock = threading.Lock()
+        self._waiting = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        def started(*inner_args, **inner_kwargs):
+            with self._count_lock:
+                self._waiting -= 1
+            return fn(*inner_args, **inner_kwargs)
+
+        with self._count_lock:
+            self._waiting += 1
+        try:
+            return super().submit(started, *args, **kwargs)
+        except BaseException:  # shut down: the listener will never start
+            with self._count_lock:
+                self._waiting -= 1
+            raise
+
+    def waiting(self) -> int:
+        return self._waiting
+
+
+def _listener_pool(settings: Settings) -> ListenerPool:
+    # Bolt's default is 5 threads: too few for answers that wait on Slack's Web API and the
+    # database, and modal submissions are still acknowledged from inside their listener.
+    return ListenerPool(max_workers=settings.listener_threads)
 
 
 def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRequester | None = None) -> Starlette:
@@ -72,8 +104,10 @@ def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRe
     from bot.app import build_app
 
     require(settings, "slack_signing_secret")
-    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=_listener_pool(settings))
-    return build_asgi(app, engine=engine, signing_secret=settings.slack_signing_secret.get_secret_value())
+    listeners = _listener_pool(settings)
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=listeners)
+    return build_asgi(app, engine=engine, signing_secret=settings.slack_signing_secret.get_secret_value(),
+                      waiting_listeners=listeners.waiting)
 
 
 def serve_worker() -> Starlette:

@@ -208,6 +208,44 @@ def test_a_click_is_answered_before_its_listener_is_started(recorded, slack_stan
     assert slack_standin.wait_for("chat.postEphemeral")[0].params["user"] == "U1"
 
 
+def test_past_the_limit_of_waiting_listeners_the_acknowledgement_waits_for_bolt_again(settings, engine, web_client, slack_standin):
+    # A process that cannot keep up slows Slack's requests down instead of queueing answers without bound.
+    from bot.app import build_app
+    from bot.http import build_asgi
+
+    events: list[str] = []
+    executor = RecordingExecutor(events)
+    try:
+        app = build_app(settings, engine=engine, client=web_client, listener_executor=executor)
+        asgi = build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET, max_waiting=0)
+        body = urlencode({"command": "/explain", "text": "help", "team_id": "T0FRAUD01", "user_id": "U1", "channel_id": "C1"})
+        status, _ = _call_asgi(asgi, body, _signed(body, "application/x-www-form-urlencoded"), events)
+    finally:
+        executor.shutdown(wait=True)
+    assert status == 200
+    assert events == ["listener", "answered"]
+    assert "/explain <term>" in slack_standin.wait_for("chat.postEphemeral")[0].params["text"]
+
+
+def test_the_listener_pool_counts_the_listeners_waiting_for_a_thread():
+    from bot.runner import ListenerPool
+
+    release = threading.Event()
+    pool = ListenerPool(max_workers=2)
+    try:
+        futures = [pool.submit(release.wait, 10) for _ in range(5)]
+        deadline = time.monotonic() + 5
+        while pool.waiting() != 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pool.waiting() == 3  # two running, three queued
+        release.set()
+        assert all(f.result(timeout=5) for f in futures)
+        assert pool.waiting() == 0
+    finally:
+        release.set()
+        pool.shutdown(wait=True)
+
+
 def test_a_command_signed_with_another_secret_is_refused_and_never_run(recorded, slack_standin):
     asgi, events = recorded
     body = urlencode({"command": "/explain", "text": "help", "team_id": "T0FRAUD01", "user_id": "U1", "channel_id": "C1"})
