@@ -75,8 +75,9 @@ class Settings(BaseSettings):
     )
     row_cap: int = Field(default=100_000, gt=0, validation_alias=AliasChoices("NORTHSTAR_ROW_CAP", "row_cap"))
     # Threads per process running listeners. Commands and clicks are acknowledged before their
-    # listener runs, so these only compute answers; more of them contend for the GIL with the
-    # event loop and delay acknowledgements (ack p99 at 120 requests/s, 2 workers: 264 ms with 32, 33 ms with 16).
+    # listener runs, so these only compute answers: enough must wait on Slack's Web API at once
+    # (100 ms per call: 16 kept up with 100 requests/s on 2 workers, 8 did not), but each one
+    # more contends for the GIL with the event loop (ack p99 at 120/s: 264 ms with 32, 33 ms with 16).
     listener_threads: int = Field(
         default=16, ge=1, le=512, validation_alias=AliasChoices("NORTHSTAR_LISTENER_THREADS", "listener_threads")
     )
