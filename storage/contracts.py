@@ -186,15 +186,21 @@ _VERSIONS_BY_ID = sa.select(_VERSIONS).where(
 )
 
 
-_VERSION_OF_NAME = (
-    sa.select(_VERSIONS)
-    .join(_CONTRACTS, _VERSIONS.c.contract_id == _CONTRACTS.c.id)
-    .where(
-        _CONTRACTS.c.team_id == sa.bindparam("team_id"),
-        _CONTRACTS.c.name == sa.bindparam("name"),
-        _VERSIONS.c.team_id == sa.bindparam("team_id"),
+def rows_of_named_contract(table: sa.Table) -> sa.Select:
+    """``table``'s rows (it has ``contract_id`` and ``team_id``) for the workspace's contract of a
+    name, bound as ``team_id`` and ``name``: one statement where looking the contract's id up first takes two."""
+    return (
+        sa.select(table)
+        .join(_CONTRACTS, table.c.contract_id == _CONTRACTS.c.id)
+        .where(
+            _CONTRACTS.c.team_id == sa.bindparam("team_id"),
+            _CONTRACTS.c.name == sa.bindparam("name"),
+            table.c.team_id == sa.bindparam("team_id"),
+        )
     )
-)
+
+
+_VERSION_OF_NAME = rows_of_named_contract(_VERSIONS)
 _LATEST_VERSION_ROW = _VERSION_OF_NAME.where(_VERSIONS.c.version == _CONTRACTS.c.latest_version)
 _NUMBERED_VERSION_ROW = _VERSION_OF_NAME.where(_VERSIONS.c.version == sa.bindparam("version"))
 _SIGNATURES_OF_VERSION = (

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy import union_all
 from sqlmodel import Session, col, select
 
-from storage.contracts import get_contract_by_id, get_version_by_id
+from storage.contracts import get_contract_by_id, get_version_by_id, rows_of_named_contract
 from storage.db import Reader, utcnow
 from storage.errors import RecordNotFoundError
-from storage.models import Contract, MetricSnapshot, SnapshotStatus, check_member
+from storage.models import MetricSnapshot, SnapshotStatus, check_member
 
 
 def add_snapshot(
@@ -77,19 +77,11 @@ def latest_snapshot(
 
 
 _SNAPSHOTS = MetricSnapshot.__table__
-_CONTRACTS = Contract.__table__
 # A metric's newest pulls, by contract name: what the listeners read on every /metric, /explain
-# and /tradeoff. One statement, built once, where looking up the contract's id first took two.
+# and /tradeoff, built once.
 _NEWEST_BY_CONTRACT_NAME = (
-    sa.select(_SNAPSHOTS)
-    .join(_CONTRACTS, _CONTRACTS.c.id == _SNAPSHOTS.c.contract_id)
-    .where(
-        _CONTRACTS.c.team_id == sa.bindparam("team_id"),
-        _CONTRACTS.c.name == sa.bindparam("name"),
-        _SNAPSHOTS.c.team_id == sa.bindparam("team_id"),
-        _SNAPSHOTS.c.metric == sa.bindparam("metric"),
-        _SNAPSHOTS.c.status == sa.bindparam("status"),
-    )
+    rows_of_named_contract(_SNAPSHOTS)
+    .where(_SNAPSHOTS.c.metric == sa.bindparam("metric"), _SNAPSHOTS.c.status == sa.bindparam("status"))
     .order_by(_SNAPSHOTS.c.window_end.desc(), _SNAPSHOTS.c.pulled_at.desc(), _SNAPSHOTS.c.id.desc())
     .limit(sa.bindparam("limit"))
 )
