@@ -117,6 +117,13 @@ def test_edit_opens_the_modal_first_then_fills_in_the_yaml(slack_http: SlackHttp
     assert parse_contract(yaml_from_state(state)) == parse_contract(FRAUD_YAML)
 
 
+def test_edit_refuses_a_name_no_contract_can_have_before_opening_anything(slack_http: SlackHttp, slack_standin, seeded):
+    slack_http.command("/contract", "edit <!channel>")
+    text = slack_standin.wait_for("chat.postEphemeral")[0].params["text"]
+    assert "is not a contract name" in text and "<!channel>" not in text
+    assert slack_standin.calls_to("views.open") == []
+
+
 def test_an_invalid_submission_shows_errors_in_the_modal_and_stores_nothing(slack_http: SlackHttp, seeded, engine):
     from bot.listeners.store import Store
 

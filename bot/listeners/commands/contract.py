@@ -11,7 +11,7 @@ from datetime import timedelta
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
-from metrics.contract import SIGNER_ROLES, Contract
+from metrics.contract import SIGNER_ROLES, SLUG, Contract
 from metrics.lint import lint_contract
 from storage.warehouse.guard import check_read_only_sql
 
@@ -223,6 +223,9 @@ def open_editor(deps: Deps, client: WebClient, invocation: Invocation, trigger_i
     name = invocation.words[1].lstrip("#") if invocation.words[0].lower() == "edit" and len(invocation.words) > 1 else None
     if invocation.words[0].lower() == "edit" and name is None:
         raise UserFacingError("`/contract edit` needs a contract name.")
+    if name is not None and not re.fullmatch(SLUG, name):
+        # No contract can have it, and it would travel in the modal's metadata as typed.
+        raise UserFacingError(f"“{name[:80]}” is not a contract name: lowercase letters, digits, - and _, starting with a letter.")
     metadata = {"name": name, "channel": invocation.channel_id}
     initial = NEW_CONTRACT_TEMPLATE if name is None else "# loading…"
     opened = client.views_open(trigger_id=trigger_id, view=check_message(build_contract_editor(name=name, yaml_text=initial, metadata=metadata)))
