@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from storage.db import (
 )
 from storage.errors import DatabaseUnavailableError, ImmutableRecordError, InvalidValueError, SchemaOutOfDateError, UnsupportedDatabaseError
 from storage.models import Contract, ContractVersion, metadata
+from tests.conftest import POSTGRES_URL
 
 
 @pytest.mark.parametrize(
@@ -154,3 +156,56 @@ def test_an_unreachable_database_is_reported_without_its_password() -> None:
         check_schema_current(engine)
     assert "127.0.0.1:1" in str(caught.value) and "s3cret" not in str(caught.value)
     engine.dispose()
+
+
+# --- pooled connections the server closed -------------------------------------------------------
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_ended_is_replaced_before_anyone_uses_it() -> None:
+    engine = make_engine(POSTGRES_URL, connect_args={"application_name": "northstar-pool-test"})
+    admin = make_engine(POSTGRES_URL)
+    try:
+        first = _backend_pid(engine)  # back in the pool, idle
+        with admin.connect() as connection:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar_one()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and first in _backends_named(admin, "northstar-pool-test"):
+            time.sleep(0.01)
+        # No round trip is spent on a live connection, so this read is the first thing the pool
+        # learns of the termination: it must get a new connection, not an error.
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_a_connection_idle_past_the_limit_is_pinged_and_replaced_when_the_ping_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("storage.db.PING_AFTER_IDLE_SECONDS", 0.0)
+    engine = make_engine(POSTGRES_URL)
+    pings: list[object] = []
+
+    def failing_ping(dbapi_connection):
+        pings.append(dbapi_connection)
+        raise engine.dialect.loaded_dbapi.OperationalError("no answer")
+
+    try:
+        first = _backend_pid(engine)
+        monkeypatch.setattr(engine.dialect, "do_ping", failing_ping)
+        time.sleep(0.01)
+        second = _backend_pid(engine)
+        assert len(pings) == 1 and second != first  # the stale one was pinged; the new one was not
+    finally:
+        engine.dispose()
+
+
+def _backends_named(admin: Engine, application_name: str) -> set[int]:
+    with admin.connect() as connection:
+        rows = connection.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"), {"name": application_name})
+        return {row.pid for row in rows}
