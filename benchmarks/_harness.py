@@ -225,6 +225,15 @@ def cpu_seconds(pid: int) -> float | None:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU seconds of ``pid`` and of each living descendant, by pid (Linux ``/proc``)."""
+    found = {}
+    for member in process_tree(pid):
+        if (fields := _stat_fields(member)) is not None:
+            found[member] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
 def rss_bytes(pid: int) -> int | None:
     """Resident memory of a process and its living descendants (Linux ``/proc``; None elsewhere or once it has exited)."""
     total, found = 0, False

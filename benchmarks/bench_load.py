@@ -74,6 +74,7 @@ from benchmarks._harness import (  # noqa: E402
     FRAUD_YAML,
     SlowSlack,
     command_body,
+    cpu_by_process,
     cpu_seconds,
     free_port,
     fresh_schema,
@@ -754,10 +755,12 @@ def run_load_phase(args, standin: StandInProcess, log) -> dict[str, Any]:
             requests = plan(args.rate, args.seconds, args.tradeoff_share, seeded, port, prefix="UL")
             samples = Samples()
             cpu_before, own_before = cpu_seconds(server.pid), time.process_time()
+            by_process_before = cpu_by_process(server.pid)
             stand_before = cpu_seconds(standin.process.pid)
             wall = asyncio.run(send_all(port, requests, connections=args.connections, seconds=args.seconds, pid=server.pid, samples=samples))
             own_cpu = time.process_time() - own_before
             cpu_after = cpu_seconds(server.pid)
+            by_process = {pid: seconds - by_process_before.get(pid, 0.0) for pid, seconds in cpu_by_process(server.pid).items()}
             stray = match_replies(standin, requests, since=mark, timeout=args.reply_timeout)
             stand_cpu = (cpu_seconds(standin.process.pid) or 0) - (stand_before or 0)
             judge(requests)
@@ -765,6 +768,10 @@ def run_load_phase(args, standin: StandInProcess, log) -> dict[str, Any]:
             args.server_histogram = server_histogram(base)
             server_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
             summary = report_load(requests, wall, args, samples, server_cpu, stray, refused)
+            # Each worker takes the connections it accepts first: a lopsided split saturates one
+            # worker while another idles.
+            print("server CPU by process: " + ", ".join(
+                f"{'supervisor' if pid == server.pid else 'worker'} {pid} {seconds:.1f} s" for pid, seconds in sorted(by_process.items())))
             print(f"load generator: {own_cpu:.1f} CPU s ({own_cpu / wall:.2f} of a core); Slack stand-in: {stand_cpu:.1f} CPU s "
                   f"({stand_cpu / wall:.2f} of a core), replies included")
             return summary
