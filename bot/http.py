@@ -1,11 +1,12 @@
 """The ASGI app for HTTP mode: Slack's requests, a health check and Prometheus metrics.
 
-Bolt's sync ``App.dispatch`` is run on Starlette's thread pool so a slow acknowledgement never
-blocks the event loop (and with it every other request on this replica). Slash commands and
-button clicks, whose listeners all acknowledge with an empty 200 and answer through the Web
-API, are acknowledged here as soon as their signature checks out, and handed to Bolt after
-the answer has gone: Bolt acknowledges only once a listener thread has started, so under load
-the acknowledgement would wait behind every answer being computed.
+Bolt's sync ``App.dispatch`` never runs on the event loop, so a slow listener never blocks
+every other request on this replica. Slash commands and button clicks, whose listeners all
+acknowledge with an empty 200 and answer through the Web API, are acknowledged here as soon as
+their signature checks out, and handed to Bolt on the listener pool after the answer has gone:
+Bolt acknowledges only once a listener thread has started, so under load the acknowledgement
+would wait behind every answer being computed. The rest (modal submissions, events) wait for
+Bolt on Starlette's thread pool.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import timedelta
 
 from slack_bolt import App
@@ -87,6 +89,11 @@ def needs_only_an_empty_ack(body: dict) -> bool:
     return (isinstance(command, str) and bool(command)) or body.get("type") == "block_actions"
 
 
+def early_kind(bolt_request: BoltRequest) -> str:
+    """What an early-acknowledged request is, for a log line."""
+    return "command" if bolt_request.body.get("command") else "button click"
+
+
 def relay_late_answer(bolt_request: BoltRequest, status: int, text: str) -> None:
     """What Bolt would have put in the acknowledgement of an early-acknowledged request.
 
@@ -96,7 +103,7 @@ def relay_late_answer(bolt_request: BoltRequest, status: int, text: str) -> None
     """
     body = bolt_request.body
     if status == 404:
-        logger.warning("no listener answered a %s request", "command" if body.get("command") else "button click")
+        logger.warning("no listener answered a %s request", early_kind(bolt_request))
         return
     response_url = body.get("response_url")
     if status != 200 or not text or not isinstance(response_url, str):
@@ -104,7 +111,7 @@ def relay_late_answer(bolt_request: BoltRequest, status: int, text: str) -> None
     try:
         WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral")
     except Exception:  # the user's answer is lost either way: say so in the log, never raise here
-        logger.exception("could not relay Bolt's answer to a %s", "command" if body.get("command") else "button click")
+        logger.exception("could not relay Bolt's answer to a %s", early_kind(bolt_request))
 
 
 class RequestMetrics:
@@ -179,36 +186,48 @@ MAX_WAITING_FOR_A_LISTENER = 256
 
 
 def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, metrics: RequestMetrics | None = None,
-               clock: Callable[[], float] = time.perf_counter, waiting_listeners: Callable[[], int] | None = None,
+               clock: Callable[[], float] = time.perf_counter, listener_pool: Executor | None = None,
                max_waiting: int = MAX_WAITING_FOR_A_LISTENER) -> Starlette:
     """Starlette app: ``POST /slack/events``, OAuth install routes when configured, ``/healthz``, ``/metrics``.
 
     With ``signing_secret`` (the app's own), commands and clicks are acknowledged before Bolt
-    runs them while fewer than ``max_waiting`` listeners wait for a thread (``waiting_listeners``
-    counts them in Bolt's listener pool; without it, requests on their way to Bolt are counted).
-    Without ``signing_secret``, every request waits for its listener's acknowledgement.
+    runs them while fewer than ``max_waiting`` are waiting for a thread. They are then handed to
+    ``listener_pool`` (Bolt's listener executor; a :class:`~bot.runner.ListenerPool` counts what
+    waits in it), so that with Bolt's ``process_before_response`` the dispatch and the listener
+    run in one thread; without a pool, on Starlette's. Without ``signing_secret``, every request
+    waits for its listener's acknowledgement.
     """
     metrics = metrics or RequestMetrics()
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
     dispatching = 0  # only the event loop's thread reads and writes it
-    backlog = waiting_listeners or (lambda: dispatching)
+    pool_waiting = getattr(listener_pool, "waiting", None)
+    backlog = pool_waiting if callable(pool_waiting) else (lambda: dispatching)
 
-    def dispatch_acknowledged(bolt_request: BoltRequest):
-        # Slack has its answer: marked as acknowledged, Bolt hands the listener to its pool and
-        # returns, where it would otherwise hold this thread, polling every 10 ms, until the
-        # listener's own ack() (which then changes nothing).
+    def run_acknowledged(bolt_request: BoltRequest) -> None:
+        # Slack has its answer: marked as acknowledged, Bolt does not wait for the listener's own
+        # ack() (it would otherwise hold the thread, polling every 10 ms, until the listener starts).
         bolt_request.context.ack()
-        return app.dispatch(bolt_request)
+        try:
+            bolt_response = app.dispatch(bolt_request)
+            if bolt_response.status != 200 or bolt_response.body:
+                relay_late_answer(bolt_request, bolt_response.status, str(bolt_response.body or ""))
+        except Exception:  # nobody waits on this thread's result: the log is the only place left to say it
+            logger.exception("dispatching an acknowledged request failed")
 
-    async def dispatch_after_ack(bolt_request: BoltRequest) -> None:
+    async def hand_over(bolt_request: BoltRequest) -> None:
+        # Runs once the acknowledgement has been written, so the answer never waits for a thread.
         nonlocal dispatching
+        if listener_pool is not None:
+            try:
+                listener_pool.submit(run_acknowledged, bolt_request)
+            except RuntimeError:  # the pool is shut down: this process is stopping
+                logger.warning("stopping: a %s was acknowledged but will not be answered", early_kind(bolt_request))
+            return
         dispatching += 1
         try:
-            bolt_response = await run_in_threadpool(dispatch_acknowledged, bolt_request)
+            await run_in_threadpool(run_acknowledged, bolt_request)
         finally:
             dispatching -= 1
-        if bolt_response.status != 200 or bolt_response.body:
-            await run_in_threadpool(relay_late_answer, bolt_request, bolt_response.status, str(bolt_response.body or ""))
 
     async def slack_events(request: Request) -> Response:
         started = clock()
@@ -237,7 +256,7 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
         ):
             # Bolt checks the signature again and answers 401 to anything that fails it here.
             metrics.observe(kind, 200, clock() - started)
-            return Response(status_code=200, background=BackgroundTask(dispatch_after_ack, bolt_request))
+            return Response(status_code=200, background=BackgroundTask(hand_over, bolt_request))
         bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
         metrics.observe(kind, bolt_response.status, clock() - started)
         return to_starlette_response(bolt_response)

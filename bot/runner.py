@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from bot.compute_slots import ComputeSlots
 from bot.http import build_asgi
 from bot.settings import ConfigError, Settings, load_settings
 from bot.slack_client import require
@@ -65,10 +66,12 @@ class ListenerPool(ThreadPoolExecutor):
 
     The HTTP layer acknowledges commands and clicks early only while few are waiting, so that
     a process that cannot keep up slows Slack's requests down instead of queueing answers.
+    With ``slots``, a listener computes only while it holds one (see :mod:`bot.compute_slots`).
     """
 
-    def __init__(self, max_workers: int):
+    def __init__(self, max_workers: int, *, slots: ComputeSlots | None = None):
         super().__init__(max_workers=max_workers, thread_name_prefix="northstar-listener")
+        self.slots = slots
         self._count_lock = threading.Lock()
         self._waiting = 0
 
@@ -76,7 +79,10 @@ class ListenerPool(ThreadPoolExecutor):
         def started(*inner_args, **inner_kwargs):
             with self._count_lock:
                 self._waiting -= 1
-            return fn(*inner_args, **inner_kwargs)
+            if self.slots is None:
+                return fn(*inner_args, **inner_kwargs)
+            with self.slots.held():
+                return fn(*inner_args, **inner_kwargs)
 
         with self._count_lock:
             self._waiting += 1
@@ -94,7 +100,7 @@ class ListenerPool(ThreadPoolExecutor):
 def _listener_pool(settings: Settings) -> ListenerPool:
     # Bolt's default is 5 threads: too few for answers that wait on Slack's Web API and the
     # database, and modal submissions are still acknowledged from inside their listener.
-    return ListenerPool(max_workers=settings.listener_threads)
+    return ListenerPool(max_workers=settings.listener_threads, slots=ComputeSlots(settings.listener_compute_slots))
 
 
 def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRequester | None = None) -> Starlette:
@@ -105,9 +111,12 @@ def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRe
 
     require(settings, "slack_signing_secret")
     listeners = _listener_pool(settings)
-    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=listeners)
+    # Bolt runs each listener in the thread that dispatches it, and build_asgi dispatches on the
+    # listener pool: one hand-off per request instead of one to dispatch and one to listen.
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=listeners,
+                    process_before_response=True)
     return build_asgi(app, engine=engine, signing_secret=settings.slack_signing_secret.get_secret_value(),
-                      waiting_listeners=listeners.waiting)
+                      listener_pool=listeners)
 
 
 def serve_worker() -> Starlette:

@@ -75,11 +75,15 @@ class Settings(BaseSettings):
     )
     row_cap: int = Field(default=100_000, gt=0, validation_alias=AliasChoices("NORTHSTAR_ROW_CAP", "row_cap"))
     # Threads per process running listeners. Commands and clicks are acknowledged before their
-    # listener runs, so these only compute answers: enough must wait on Slack's Web API at once
-    # (100 ms per call: 16 kept up with 100 requests/s on 2 workers, 8 did not), but each one
-    # more contends for the GIL with the event loop (ack p99 at 120/s: 264 ms with 32, 33 ms with 16).
+    # listener runs, so these only compute answers, and most of their time goes to waiting on
+    # Slack's Web API (100 ms a call is common): enough of them must be able to wait at once.
     listener_threads: int = Field(
-        default=16, ge=1, le=512, validation_alias=AliasChoices("NORTHSTAR_LISTENER_THREADS", "listener_threads")
+        default=32, ge=1, le=512, validation_alias=AliasChoices("NORTHSTAR_LISTENER_THREADS", "listener_threads")
+    )
+    # Of those, how many may compute at once (the others wait on Slack, or for a slot). Each one
+    # computing contends for the GIL with the event loop that acknowledges Slack's requests.
+    listener_compute_slots: int = Field(
+        default=4, ge=1, le=512, validation_alias=AliasChoices("NORTHSTAR_LISTENER_COMPUTE_SLOTS", "listener_compute_slots")
     )
     # Worker processes of `run --http`: the GIL keeps one process on one core, whatever its threads.
     http_workers: int = Field(default=1, ge=1, le=64, validation_alias=AliasChoices("NORTHSTAR_HTTP_WORKERS", "http_workers"))

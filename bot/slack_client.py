@@ -27,6 +27,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.compute_slots import slot_released
 from bot.settings import ConfigError, Settings
 
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -185,6 +186,15 @@ class PooledWebClient(WebClient):
     def __init__(self, *args: Any, connections: IdleConnections | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.connections = connections if connections is not None else IDLE_CONNECTIONS
+
+    def _perform_urllib_http_request(self, *, url: str, args: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        # The call, its retries and their back-off are waits: a listener's compute slot is free meanwhile.
+        with slot_released():
+            return super()._perform_urllib_http_request(url=url, args=args)
+
+    def _upload_file(self, **kwargs: Any) -> Any:
+        with slot_released():
+            return super()._upload_file(**kwargs)
 
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         if self.proxy is not None or req.type not in ("http", "https"):

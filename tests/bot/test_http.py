@@ -171,15 +171,18 @@ def _signed(body: str, content_type: str, secret: str = SIGNING_SECRET) -> dict[
     return {"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
 
 
-@pytest.fixture
-def recorded(settings, engine, web_client):
+@pytest.fixture(params=["bolt-hands-over", "dispatched-on-the-pool"])
+def recorded(request, settings, engine, web_client):
+    """The early-acknowledging ASGI app as Socket-less tests build it (Bolt hands the listener to its
+    pool) and as `run --http` does (the dispatch goes to the pool and the listener runs in it)."""
     from bot.app import build_app
     from bot.http import build_asgi
 
     events: list[str] = []
     executor = RecordingExecutor(events)
-    app = build_app(settings, engine=engine, client=web_client, listener_executor=executor)
-    yield build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET), events
+    on_pool = request.param == "dispatched-on-the-pool"
+    app = build_app(settings, engine=engine, client=web_client, listener_executor=executor, process_before_response=on_pool)
+    yield build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET, listener_pool=executor if on_pool else None), events
     executor.shutdown(wait=True)
 
 
