@@ -161,7 +161,10 @@ class SlackStandIn:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
+        # stop() waits for the serving loop to notice, up to one poll interval (0.5 s by default):
+        # a test suite stops a stand-in per test.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="slack-standin", daemon=True)
         self._thread.start()
         return self
 
