@@ -95,11 +95,11 @@ def early_kind(bolt_request: BoltRequest) -> str:
 
 
 def relay_late_answer(bolt_request: BoltRequest, status: int, text: str) -> None:
-    """What Bolt would have put in the acknowledgement of an early-acknowledged request.
+    """An answer to an early-acknowledged request that is not its listener's own.
 
-    A listener's own answers go through the Web API; this is Bolt's own (a workspace whose
-    installation is missing, no listener for the request), told to the user through the
-    request's response_url since the acknowledgement has already gone.
+    A listener answers through the Web API; this is Bolt's answer (a workspace whose
+    installation is missing, no listener for the request) or :data:`BUSY`, told to the user
+    through the request's response_url since the acknowledgement has already gone.
     """
     body = bolt_request.body
     if status == 404:
@@ -109,7 +109,7 @@ def relay_late_answer(bolt_request: BoltRequest, status: int, text: str) -> None
     if status != 200 or not text or not isinstance(response_url, str):
         return
     try:
-        WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral")
+        WebhookClient(response_url, timeout=10).send(text=text, response_type="ephemeral", replace_original=False)
     except Exception:  # the user's answer is lost either way: say so in the log, never raise here
         logger.exception("could not relay Bolt's answer to a %s", early_kind(bolt_request))
 
@@ -123,6 +123,11 @@ class RequestMetrics:
         self._buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(LATENCY_BUCKETS))
         self._sum: dict[str, float] = defaultdict(float)
         self._count: dict[str, int] = defaultdict(int)
+        self._declined: dict[str, int] = defaultdict(int)
+
+    def decline(self, kind: str) -> None:
+        with self._lock:
+            self._declined[kind] += 1
 
     def observe(self, kind: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -152,6 +157,12 @@ class RequestMetrics:
                 lines.append(f'northstar_slack_request_seconds_bucket{{kind="{kind}",le="+Inf"}} {self._count[kind]}')
                 lines.append(f'northstar_slack_request_seconds_sum{{kind="{kind}"}} {self._sum[kind]:.6f}')
                 lines.append(f'northstar_slack_request_seconds_count{{kind="{kind}"}} {self._count[kind]}')
+            lines += [
+                "# HELP northstar_slack_requests_declined_total Requests answered busy, and not run, because too many were waiting.",
+                "# TYPE northstar_slack_requests_declined_total counter",
+            ]
+            for kind, count in sorted(self._declined.items()):
+                lines.append(f'northstar_slack_requests_declined_total{{kind="{kind}"}} {count}')
         return lines
 
 
@@ -178,11 +189,12 @@ def database_gauges(engine: Engine) -> list[str]:
     ]
 
 
-#: Listeners waiting for a thread, per process, beyond which commands and clicks are no longer
-#: acknowledged early. Past it Slack's requests wait for their listener (and, past Bolt's 3 s,
-#: fail) instead of the queue of answers growing without bound; below it answers are at most a
-#: few seconds late under a burst.
+#: Listeners waiting for a thread, per process, beyond which commands and clicks are declined
+#: with BUSY instead of queued: past it answers would come later than anyone waits for them,
+#: and the queue (and memory) would grow without bound; below it answers are at most a few
+#: seconds late under a burst.
 MAX_WAITING_FOR_A_LISTENER = 256
+BUSY = "Northstar is busy answering other requests, so it did not run this one. Please try again in a minute."
 
 
 def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, metrics: RequestMetrics | None = None,
@@ -191,11 +203,12 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
     """Starlette app: ``POST /slack/events``, OAuth install routes when configured, ``/healthz``, ``/metrics``.
 
     With ``signing_secret`` (the app's own), commands and clicks are acknowledged before Bolt
-    runs them while fewer than ``max_waiting`` are waiting for a thread. They are then handed to
-    ``listener_pool`` (Bolt's listener executor; a :class:`~bot.runner.ListenerPool` counts what
-    waits in it), so that with Bolt's ``process_before_response`` the dispatch and the listener
-    run in one thread; without a pool, on Starlette's. Without ``signing_secret``, every request
-    waits for its listener's acknowledgement.
+    runs them. They are then handed to ``listener_pool`` (Bolt's listener executor; a
+    :class:`~bot.runner.ListenerPool` counts what waits in it), so that with Bolt's
+    ``process_before_response`` the dispatch and the listener run in one thread; without a
+    pool, on Starlette's. With ``max_waiting`` or more already waiting, they are declined with
+    :data:`BUSY` and not run. Without ``signing_secret``, every request waits for its
+    listener's acknowledgement.
     """
     metrics = metrics or RequestMetrics()
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
@@ -248,15 +261,19 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
             return PlainTextResponse("bad request", status_code=400)
         if (
             verifier is not None
-            # A process that cannot keep up makes Slack's requests wait for their acknowledgement,
-            # as without early acknowledgements, rather than queue answers without bound.
-            and backlog() < max_waiting
             and needs_only_an_empty_ack(bolt_request.body)
             and verifier.is_valid_request(body, dict(request.headers))
         ):
             # Bolt checks the signature again and answers 401 to anything that fails it here.
             metrics.observe(kind, 200, clock() - started)
-            return Response(status_code=200, background=BackgroundTask(hand_over, bolt_request))
+            if backlog() < max_waiting:
+                return Response(status_code=200, background=BackgroundTask(hand_over, bolt_request))
+            # A process that cannot keep up says so at once rather than answer too late.
+            metrics.decline(kind)
+            logger.warning("busy: %d requests wait for a listener, so a %s was declined", backlog(), early_kind(bolt_request))
+            if bolt_request.body.get("command"):
+                return JSONResponse({"response_type": "ephemeral", "text": BUSY})
+            return Response(status_code=200, background=BackgroundTask(relay_late_answer, bolt_request, 200, BUSY))
         bolt_response = await run_in_threadpool(app.dispatch, bolt_request)
         metrics.observe(kind, bolt_response.status, clock() - started)
         return to_starlette_response(bolt_response)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlencode
 
+import httpx
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
@@ -211,23 +212,65 @@ def test_a_click_is_answered_before_its_listener_is_started(recorded, slack_stan
     assert slack_standin.wait_for("chat.postEphemeral")[0].params["user"] == "U1"
 
 
-def test_past_the_limit_of_waiting_listeners_the_acknowledgement_waits_for_bolt_again(settings, engine, web_client, slack_standin):
-    # A process that cannot keep up slows Slack's requests down instead of queueing answers without bound.
+@pytest.fixture
+def saturated(settings, engine, web_client):
+    """The ASGI app of a process whose listeners are all taken (``max_waiting`` 0)."""
     from bot.app import build_app
     from bot.http import build_asgi
 
     events: list[str] = []
     executor = RecordingExecutor(events)
+    app = build_app(settings, engine=engine, client=web_client, listener_executor=executor, process_before_response=True)
+    yield build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET, listener_pool=executor, max_waiting=0), events
+    executor.shutdown(wait=True)
+
+
+def test_past_the_limit_of_waiting_listeners_a_command_is_declined_at_once_and_not_run(saturated, slack_standin):
+    # A process that cannot keep up says so rather than answer later than anyone waits.
+    from bot.http import BUSY
+
+    asgi, events = saturated
+    body = urlencode({"command": "/explain", "text": "help", "team_id": "T0FRAUD01", "user_id": "U1", "channel_id": "C1"})
+    status, answer = _call_asgi(asgi, body, _signed(body, "application/x-www-form-urlencoded"), events)
+    assert status == 200
+    assert json.loads(answer) == {"response_type": "ephemeral", "text": BUSY}
+    assert events == ["answered"]  # never handed to a listener
+    metrics = _get(asgi, "/metrics")
+    assert 'northstar_slack_requests_declined_total{kind="command"} 1' in metrics
+    assert [c.method for c in slack_standin.calls if c.method != "auth.test"] == []
+
+
+def test_past_the_limit_of_waiting_listeners_a_click_is_declined_through_its_response_url(saturated, slack_standin):
+    from bot.http import BUSY
+
+    asgi, events = saturated
+    _Captured.posts = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Captured)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        app = build_app(settings, engine=engine, client=web_client, listener_executor=executor)
-        asgi = build_asgi(app, engine=engine, signing_secret=SIGNING_SECRET, max_waiting=0)
-        body = urlencode({"command": "/explain", "text": "help", "team_id": "T0FRAUD01", "user_id": "U1", "channel_id": "C1"})
+        payload = {"type": "block_actions", "team": {"id": "T0FRAUD01"}, "user": {"id": "U1", "team_id": "T0FRAUD01"},
+                   "channel": {"id": "C1", "name": "fraud"}, "api_app_id": "A0NORTHSTAR", "trigger_id": "1.2.3",
+                   "response_url": f"http://127.0.0.1:{server.server_port}/actions/1",
+                   "container": {"type": "message", "message_ts": "1.1", "channel_id": "C1"},
+                   "actions": [{"type": "button", "action_id": "alert_acknowledge", "block_id": "b", "value": "1", "action_ts": "1.2"}]}
+        body = urlencode({"payload": json.dumps(payload)})
         status, _ = _call_asgi(asgi, body, _signed(body, "application/x-www-form-urlencoded"), events)
     finally:
-        executor.shutdown(wait=True)
+        server.shutdown()
+        server.server_close()
     assert status == 200
-    assert events == ["listener", "answered"]
-    assert "/explain <term>" in slack_standin.wait_for("chat.postEphemeral")[0].params["text"]
+    assert _Captured.posts == [{"text": BUSY, "response_type": "ephemeral", "replace_original": False}]
+    assert events == ["answered"]
+    assert [c.method for c in slack_standin.calls if c.method != "auth.test"] == []
+
+
+def _get(asgi, path: str) -> str:
+    async def run() -> str:
+        transport = httpx.ASGITransport(app=asgi)
+        async with httpx.AsyncClient(transport=transport, base_url="http://northstar.test") as client:
+            return (await client.get(path)).text
+
+    return asyncio.run(run())
 
 
 def test_the_listener_pool_counts_the_listeners_waiting_for_a_thread():
@@ -293,7 +336,8 @@ def test_what_bolt_would_have_said_in_the_acknowledgement_goes_to_the_response_u
         url = f"http://127.0.0.1:{server.server_port}/commands/1"
         request = BoltRequest(body=urlencode({"command": "/metric", "text": "x", "response_url": url}), headers={})
         relay_late_answer(request, 200, "Northstar can't find its installation for this workspace.")
-        assert _Captured.posts == [{"text": "Northstar can't find its installation for this workspace.", "response_type": "ephemeral"}]
+        assert _Captured.posts == [{"text": "Northstar can't find its installation for this workspace.", "response_type": "ephemeral",
+                                    "replace_original": False}]
         with caplog.at_level(logging.WARNING, logger="bot.http"):
             relay_late_answer(request, 404, "")
         assert len(_Captured.posts) == 1
