@@ -768,8 +768,8 @@ def run_load_phase(args, standin: StandInProcess, log) -> dict[str, Any]:
             args.server_histogram = server_histogram(base)
             server_cpu = cpu_after - cpu_before if cpu_before is not None and cpu_after is not None else None
             summary = report_load(requests, wall, args, samples, server_cpu, stray, refused)
-            # Each worker takes the connections it accepts first: a lopsided split saturates one
-            # worker while another idles.
+            # The kernel spreads connections over the workers' sockets by their addresses: even on
+            # average, and this shows how even it was in this run.
             print("server CPU by process: " + ", ".join(
                 f"{'supervisor' if pid == server.pid else 'worker'} {pid} {seconds:.1f} s" for pid, seconds in sorted(by_process.items())))
             print(f"load generator: {own_cpu:.1f} CPU s ({own_cpu / wall:.2f} of a core); Slack stand-in: {stand_cpu:.1f} CPU s "

@@ -114,7 +114,6 @@ def build_app(
     pull_requester: PullRequester | None = None,
     socket_mode: bool = False,
     listener_executor: Executor | None = None,
-    process_before_response: bool = False,
 ) -> App:
     """The Northstar Bolt app.
 
@@ -122,9 +121,6 @@ def build_app(
     multi-workspace OAuth (installations on ``engine``, tokens encrypted) when
     ``SLACK_CLIENT_ID`` / ``SLACK_CLIENT_SECRET`` are set. ``client`` replaces the Web API client
     (tests point it at a stand-in); ``pull_requester`` queues ``/metric … refresh`` pulls.
-    ``process_before_response`` runs each listener in the thread that dispatches the request
-    (the HTTP server dispatches on ``listener_executor`` and acknowledges before); otherwise
-    Bolt acknowledges once the listener has started on ``listener_executor``.
     """
     oauth = uses_oauth(settings)
     if not socket_mode:
@@ -137,7 +133,9 @@ def build_app(
     options: dict = {
         "signing_secret": signing_secret,
         "client": client,
-        "process_before_response": process_before_response,
+        # Ack at once and run the listener on Bolt's thread pool: modal submissions must be
+        # acknowledged as soon as their listener calls ack(), not once it has also told Slack.
+        "process_before_response": False,
         "request_verification_enabled": signing_secret is not None,
         "raise_error_for_unhandled_request": False,
         "user_facing_authorize_error_message": AUTHORIZE_FAILED,

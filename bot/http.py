@@ -33,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.compute_slots import slot_released
 from storage.db import check_schema_current, current_revision, utcnow
 from storage.errors import StorageError
 
@@ -203,12 +204,12 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
     """Starlette app: ``POST /slack/events``, OAuth install routes when configured, ``/healthz``, ``/metrics``.
 
     With ``signing_secret`` (the app's own), commands and clicks are acknowledged before Bolt
-    runs them. They are then handed to ``listener_pool`` (Bolt's listener executor; a
-    :class:`~bot.runner.ListenerPool` counts what waits in it), so that with Bolt's
-    ``process_before_response`` the dispatch and the listener run in one thread; without a
-    pool, on Starlette's. With ``max_waiting`` or more already waiting, they are declined with
-    :data:`BUSY` and not run. Without ``signing_secret``, every request waits for its
-    listener's acknowledgement.
+    runs them. Their dispatch then goes to ``listener_pool`` (Bolt's listener executor; a
+    :class:`~bot.runner.ListenerPool` counts what waits in it), or without one to Starlette's
+    thread pool, and never through the event loop. With ``max_waiting`` or more already
+    waiting (a soft limit: listeners waiting for a compute slot are not counted), they are
+    declined with :data:`BUSY` and not run. Without ``signing_secret``, every request waits
+    for its listener's acknowledgement.
     """
     metrics = metrics or RequestMetrics()
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
@@ -217,13 +218,16 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
     backlog = pool_waiting if callable(pool_waiting) else (lambda: dispatching)
 
     def run_acknowledged(bolt_request: BoltRequest) -> None:
-        # Slack has its answer: marked as acknowledged, Bolt does not wait for the listener's own
-        # ack() (it would otherwise hold the thread, polling every 10 ms, until the listener starts).
+        # Slack has its answer: marked as acknowledged, Bolt hands the listener to its pool and
+        # returns, where it would otherwise hold this thread, polling every 10 ms, until the
+        # listener's own ack(). Bolt's authorization may call Slack (auth.test under OAuth), so
+        # the dispatch does not hold a compute slot; the listener takes its own.
         bolt_request.context.ack()
         try:
-            bolt_response = app.dispatch(bolt_request)
-            if bolt_response.status != 200 or bolt_response.body:
-                relay_late_answer(bolt_request, bolt_response.status, str(bolt_response.body or ""))
+            with slot_released():
+                bolt_response = app.dispatch(bolt_request)
+                if bolt_response.status != 200 or bolt_response.body:
+                    relay_late_answer(bolt_request, bolt_response.status, str(bolt_response.body or ""))
         except Exception:  # nobody waits on this thread's result: the log is the only place left to say it
             logger.exception("dispatching an acknowledged request failed")
 

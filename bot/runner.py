@@ -9,7 +9,8 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
@@ -65,8 +66,8 @@ def _engine(settings: Settings, engine: Engine | None) -> Engine:
 class ListenerPool(ThreadPoolExecutor):
     """Bolt's listener threads, counting the listeners handed over that have not started yet.
 
-    The HTTP layer acknowledges commands and clicks early only while few are waiting, so that
-    a process that cannot keep up slows Slack's requests down instead of queueing answers.
+    The HTTP layer declines commands and clicks with a busy answer once many are waiting, so
+    that a process that cannot keep up says so instead of queueing answers without bound.
     With ``slots``, a listener computes only while it holds one (see :mod:`bot.compute_slots`).
     """
 
@@ -98,10 +99,13 @@ class ListenerPool(ThreadPoolExecutor):
         return self._waiting
 
 
-def _listener_pool(settings: Settings) -> ListenerPool:
+def _listener_pool(settings: Settings, *, compute_slots: bool) -> ListenerPool:
     # Bolt's default is 5 threads: too few for answers that wait on Slack's Web API and the
     # database, and modal submissions are still acknowledged from inside their listener.
-    return ListenerPool(max_workers=settings.listener_threads, slots=ComputeSlots(settings.listener_compute_slots))
+    # Compute slots serve an event loop that acknowledges; in Socket Mode the listeners'
+    # own ack() calls are the acknowledgements, and must not wait for a slot.
+    slots = ComputeSlots(settings.listener_compute_slots) if compute_slots else None
+    return ListenerPool(max_workers=settings.listener_threads, slots=slots)
 
 
 def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRequester | None = None) -> Starlette:
@@ -111,11 +115,8 @@ def build_http_app(settings: Settings, *, engine: Engine, pull_requester: PullRe
     from bot.app import build_app
 
     require(settings, "slack_signing_secret")
-    listeners = _listener_pool(settings)
-    # Bolt runs each listener in the thread that dispatches it, and build_asgi dispatches on the
-    # listener pool: one hand-off per request instead of one to dispatch and one to listen.
-    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=listeners,
-                    process_before_response=True)
+    listeners = _listener_pool(settings, compute_slots=True)
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, listener_executor=listeners)
     return build_asgi(app, engine=engine, signing_secret=settings.slack_signing_secret.get_secret_value(),
                       listener_pool=listeners)
 
@@ -182,6 +183,7 @@ class SocketPerWorker(Multiprocess):
 
     def __init__(self, config: uvicorn.Config):
         self._handed_out: list[socket.socket] = []
+        self.bind_error: OSError | None = None
         super().__init__(config, sockets=[])
 
     @staticmethod
@@ -221,29 +223,33 @@ class SocketPerWorker(Multiprocess):
     def sockets(self, _shared: list[socket.socket]) -> None:
         pass  # Multiprocess.__init__ stores the shared sockets; there are none
 
-    def _close_handed_out(self) -> None:
-        # Each worker has its own descriptor of its socket by now (passed when it was started).
-        handed_out, self._handed_out = self._handed_out, []
-        for sock in handed_out:
-            sock.close()
+    @contextmanager
+    def _starting_workers(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            # No socket for a worker (the port taken meanwhile, out of descriptors): stop every
+            # worker as after a signal, rather than leave them running under a dead supervisor.
+            logger.error("cannot listen on %s:%d for a worker: %s", self.config.host, self.config.port, exc)
+            self.bind_error = exc
+            self.should_exit.set()
+        finally:
+            # Each worker has its own descriptor of its socket by now (passed when it was started).
+            handed_out, self._handed_out = self._handed_out, []
+            for sock in handed_out:
+                sock.close()
 
     def init_processes(self) -> None:
-        try:
+        with self._starting_workers():
             super().init_processes()
-        finally:
-            self._close_handed_out()
 
     def restart_all(self) -> None:
-        try:
+        with self._starting_workers():
             super().restart_all()
-        finally:
-            self._close_handed_out()
 
     def keep_subprocess_alive(self) -> None:
-        try:
+        with self._starting_workers():
             super().keep_subprocess_alive()
-        finally:
-            self._close_handed_out()
 
 
 def run_http(
@@ -287,6 +293,8 @@ def run_http(
     else:
         supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     supervisor.run()
+    if isinstance(supervisor, SocketPerWorker) and supervisor.bind_error is not None:
+        raise WorkerStartupError(f"a worker could not listen on {host}:{port}: {supervisor.bind_error}")
     failed = [process.pid for process in supervisor.processes if process.exitcode == STARTUP_FAILURE]
     if failed:
         raise WorkerStartupError(f"worker process {failed[0]} could not start (its error is logged above), so the server stopped")
@@ -306,7 +314,7 @@ def run_socket(
 
     require(settings, "slack_app_token", "slack_bot_token")
     engine = _engine(settings, engine)
-    app = build_app(settings, engine=engine, pull_requester=pull_requester, socket_mode=True, listener_executor=_listener_pool(settings))
+    app = build_app(settings, engine=engine, pull_requester=pull_requester, socket_mode=True, listener_executor=_listener_pool(settings, compute_slots=False))
     handler = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
     if on_ready is not None:
         on_ready(handler)

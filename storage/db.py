@@ -125,7 +125,7 @@ def _readable_while_idle(dbapi_connection: Any) -> bool:
         poller = select.poll()
         poller.register(dbapi_connection.fileno(), select.POLLIN)
         return bool(poller.poll(0))
-    except (OSError, ValueError):
+    except Exception:  # psycopg raises its OperationalError for a lost connection: dead either way
         return True
 
 

@@ -56,7 +56,7 @@ def test_a_pool_without_slots_runs_as_many_as_it_has_threads():
 
 def test_a_thread_waiting_with_its_slot_released_lets_another_compute_and_then_takes_it_back():
     slots = ComputeSlots(1)
-    waiting, second_in, second_out = threading.Event(), threading.Event(), threading.Event()
+    waiting, second_in, first_waited = threading.Event(), threading.Event(), threading.Event()
     order: list[str] = []
 
     def first() -> None:
@@ -65,15 +65,16 @@ def test_a_thread_waiting_with_its_slot_released_lets_another_compute_and_then_t
                 waiting.set()
                 assert second_in.wait(WAIT_S)
                 order.append("first waited")
+                first_waited.set()
             order.append("first computes again")
 
     def second() -> None:
         assert waiting.wait(WAIT_S)
         with slots.held():
             second_in.set()
+            assert first_waited.wait(WAIT_S)
             time.sleep(0.05)  # the first thread's wait is over: it must still not compute before this ends
             order.append("second done")
-        second_out.set()
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for thread in threads:

@@ -219,7 +219,7 @@ def test_each_worker_listens_on_its_own_socket_so_connections_are_spread_over_al
         assert _listening_sockets(server.pid, port) == set()
 
         # Forty connections opened at once, as a burst from Slack: a socket each spreads them
-        # evenly (a worker with fewer than 8 happens once in 50,000 runs by chance).
+        # evenly (a worker with fewer than 8 happens about once in 24,000 runs by chance).
         with ThreadPoolExecutor(max_workers=40) as pool:
             answered_by = Counter(pool.map(lambda _: _health_pid(base), range(40)))
         assert None not in answered_by and set(answered_by) == workers, answered_by
