@@ -33,7 +33,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.compute_slots import slot_released
 from storage.db import check_schema_current, current_revision, utcnow
 from storage.errors import StorageError
 
@@ -221,13 +220,12 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
         # Slack has its answer: marked as acknowledged, Bolt hands the listener to its pool and
         # returns, where it would otherwise hold this thread, polling every 10 ms, until the
         # listener's own ack(). Bolt's authorization may call Slack (auth.test under OAuth), so
-        # the dispatch does not hold a compute slot; the listener takes its own.
+        # the dispatch takes no compute slot; the listener takes its own.
         bolt_request.context.ack()
         try:
-            with slot_released():
-                bolt_response = app.dispatch(bolt_request)
-                if bolt_response.status != 200 or bolt_response.body:
-                    relay_late_answer(bolt_request, bolt_response.status, str(bolt_response.body or ""))
+            bolt_response = app.dispatch(bolt_request)
+            if bolt_response.status != 200 or bolt_response.body:
+                relay_late_answer(bolt_request, bolt_response.status, str(bolt_response.body or ""))
         except Exception:  # nobody waits on this thread's result: the log is the only place left to say it
             logger.exception("dispatching an acknowledged request failed")
 
@@ -235,8 +233,9 @@ def build_asgi(app: App, *, engine: Engine, signing_secret: str | None = None, m
         # Runs once the acknowledgement has been written, so the answer never waits for a thread.
         nonlocal dispatching
         if listener_pool is not None:
+            submit = getattr(listener_pool, "submit_without_slot", listener_pool.submit)
             try:
-                listener_pool.submit(run_acknowledged, bolt_request)
+                submit(run_acknowledged, bolt_request)
             except RuntimeError:  # the pool is shut down: this process is stopping
                 logger.warning("stopping: a %s was acknowledged but will not be answered", early_kind(bolt_request))
             return

@@ -78,10 +78,19 @@ class ListenerPool(ThreadPoolExecutor):
         self._waiting = 0
 
     def submit(self, fn, /, *args, **kwargs):
+        """Run ``fn`` (Bolt's listeners) holding a compute slot."""
+        return self._submit(fn, args, kwargs, slotted=True)
+
+    def submit_without_slot(self, fn, /, *args, **kwargs):
+        """Run ``fn`` without a compute slot: for work that mostly waits, such as Bolt's dispatch
+        (its authorization may call Slack), which then hands the listener over with :meth:`submit`."""
+        return self._submit(fn, args, kwargs, slotted=False)
+
+    def _submit(self, fn, args, kwargs, *, slotted: bool):
         def started(*inner_args, **inner_kwargs):
             with self._count_lock:
                 self._waiting -= 1
-            if self.slots is None:
+            if self.slots is None or not slotted:
                 return fn(*inner_args, **inner_kwargs)
             with self.slots.held():
                 return fn(*inner_args, **inner_kwargs)
