@@ -500,12 +500,30 @@ def test_a_reply_does_not_overtake_an_earlier_reply_that_is_waiting_to_retry(eng
 # --- several workers --------------------------------------------------------------------------
 
 
+def first_call_waits_at(barrier: threading.Barrier, client_for_team):
+    waited = False
+
+    def wrapped(team: str):
+        nonlocal waited
+        if not waited:
+            waited = True
+            barrier.wait()
+        return client_for_team(team)
+
+    return wrapped
+
+
 def test_two_workers_never_deliver_the_same_message_twice(engine, standin):
     clock = FakeClock()
     keys = [f"k:{n}" for n in range(40)]
     for n, key in enumerate(keys):
         enqueue(engine, clock, key, channel=f"C{n % 8}")
     workers = [make_worker(engine, standin, clock, worker_id=f"w{i}", batch_size=5, pacing_per_channel_s=0) for i in range(2)]
+    # Each worker's first delivery waits until the other has claimed a batch too, so the two
+    # really overlap however the threads happen to be scheduled.
+    both_claimed = threading.Barrier(len(workers), timeout=10)
+    for worker in workers:
+        worker.client_for_team = first_call_waits_at(both_claimed, worker.client_for_team)
     errors: list[BaseException] = []
     delivered_by: dict[str, list[str]] = {w.worker_id: [] for w in workers}
     start = threading.Barrier(len(workers))
