@@ -251,6 +251,8 @@ class OutboxWorker:
         # When each channel last got a message from this worker, and until when a 429 closed it.
         self._last_send: dict[str, datetime] = {}
         self._closed_until: dict[str, datetime] = {}
+        # Each workspace's client for the current pass (None: its token could not be had).
+        self._pass_clients: dict[str, WebClient | None] = {}
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -270,6 +272,7 @@ class OutboxWorker:
         """Claim due messages, deliver them in order with pacing, and record each result."""
         now = now or self.clock()
         report = DeliveryReport()
+        self._pass_clients = {}
         claimed, abandoned = self._claim(now)
         waiting = self._defer_out_of_order(claimed, now, report)
         # Per channel, in queue order; channels take turns so that one busy channel's pacing does
@@ -447,7 +450,9 @@ class OutboxWorker:
         try:
             if message.kind == OutboxKind.RESPOND:
                 return self._respond(message)
-            client = self.client_for_team(message.team_id)
+            client = self._client_for(message.team_id)
+            if client is None:
+                return _Retry(error=f"no Slack client for workspace {message.team_id}; see the log", outage=True)
             if needs_check:
                 since = previous_claim or message.created_at
                 found = self._find_posted(client, message, oldest=since - HISTORY_MARGIN)
@@ -466,6 +471,24 @@ class OutboxWorker:
         except (TimeoutError, ConnectionError, OSError) as exc:
             # The request left; whether Slack acted on it is unknown.
             return _Retry(error=f"{type(exc).__name__}: {exc}", uncertain=True, outage=True)
+
+    def _client_for(self, team_id: str) -> WebClient | None:
+        """The workspace's client, or None when its token cannot be had.
+
+        A token that no longer decrypts (a replaced encryption key) or an installation row that
+        cannot be read is one workspace's problem: its messages wait like in an outage, while
+        the rest of the pass goes on to the other workspaces.
+        """
+        if team_id in self._pass_clients:
+            return self._pass_clients[team_id]
+        try:
+            client: WebClient | None = self.client_for_team(team_id)
+        except Exception:
+            self.logger.exception("outbox: cannot make a Slack client for workspace %s; its messages wait", team_id)
+            client = None
+        # Once per pass and workspace: one lookup (and one log line) for a batch of its messages.
+        self._pass_clients[team_id] = client
+        return client
 
     def _call(self, client: WebClient, message: OutboxMessage) -> _Outcome:
         payload = dict(message.payload or {})

@@ -14,6 +14,7 @@ from slack_sdk.webhook import WebhookClient
 from sqlalchemy import Engine
 
 import bot.outbox_worker as outbox_worker
+from bot.oauth import TokenDecryptionError
 from bot.outbox_worker import (
     HISTORY_MARGIN,
     METADATA_EVENT_TYPE,
@@ -80,10 +81,11 @@ def make_worker(engine: Engine, standin: OutboxStandIn, clock: FakeClock, *, wor
     )
 
 
-def enqueue(engine: Engine, clock: FakeClock, key: str, *, kind: str = "post", channel: str = "C0FRAUDML", payload: dict | None = None, **extra):
+def enqueue(engine: Engine, clock: FakeClock, key: str, *, kind: str = "post", channel: str = "C0FRAUDML", payload: dict | None = None,
+            team: str = TEAM, **extra):
     with session_scope(engine) as session:
         enqueue_message(
-            session=session, team_id=TEAM, idempotency_key=key, kind=kind, channel=channel,
+            session=session, team_id=team, idempotency_key=key, kind=kind, channel=channel,
             payload=payload if payload is not None else {"text": f"message {key}"}, now=clock(), **extra,
         )
 
@@ -495,6 +497,43 @@ def test_a_reply_does_not_overtake_an_earlier_reply_that_is_waiting_to_retry(eng
 
     texts = [p.text for p in standin.posted_in("C0FRAUDML")]
     assert texts == ["message k:parent", "message k:reply1", "message k:reply2"]
+
+
+def test_a_workspace_whose_token_cannot_be_had_waits_without_holding_up_the_others(engine, standin, clock, caplog):
+    broken = "T0BROKEN1"
+    enqueue(engine, clock, "k:broken1", team=broken, channel="C0OTHER")
+    enqueue(engine, clock, "k:broken2", team=broken, channel="C0OTHER")
+    enqueue(engine, clock, "k:fine")
+    worker = make_worker(engine, standin, clock)
+    working_client = worker.client_for_team
+    asked: list[str] = []
+
+    def client_for_team(team: str):
+        asked.append(team)
+        if team == broken and not repaired:
+            raise TokenDecryptionError(f"stored bot_token for team {team} does not decrypt: check NORTHSTAR_ENCRYPTION_KEY")
+        return working_client(team)
+
+    repaired = False
+    worker.client_for_team = client_for_team
+    with caplog.at_level(logging.ERROR, logger="bot.outbox_worker"):
+        report = worker.run_once()
+
+    assert report.delivered == ["k:fine"]
+    assert report.retried == ["k:broken1"] and report.deferred == ["k:broken2"] and report.failed == []
+    assert asked.count(broken) == 1, "one lookup per workspace and pass"
+    assert [r.getMessage() for r in caplog.records] == [f"outbox: cannot make a Slack client for workspace {broken}; its messages wait"]
+    assert row(engine, "k:broken1").status == "pending" and broken in (row(engine, "k:broken1").last_error or "")
+
+    # Like an outage, the messages outlast max_attempts while the key is being put right.
+    for _ in range(10):
+        clock.advance(400)
+        worker.run_once()
+    assert row(engine, "k:broken1").status == "pending" and row(engine, "k:broken1").attempts > worker.max_attempts
+    repaired = True
+    clock.advance(400)
+    worker.run_once()
+    assert [p.text for p in standin.posted_in("C0OTHER")] == ["message k:broken1", "message k:broken2"]
 
 
 # --- several workers --------------------------------------------------------------------------
