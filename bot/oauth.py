@@ -3,6 +3,9 @@
 slack-sdk's SQLAlchemy installation store keeps tokens in plain text. :class:`EncryptedInstallationStore`
 wraps it: tokens are Fernet-encrypted (``NORTHSTAR_ENCRYPTION_KEY``) before they are written and
 decrypted when read, so a database dump holds no usable token.
+
+The variable may hold several keys, comma-separated: the first encrypts, every one decrypts, so a
+new key can be put first while tokens written under the old one stay readable.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import copy
 import logging
 from typing import Optional
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
@@ -29,16 +32,17 @@ BOT_SCOPES = ["commands", "chat:write", "files:write", "im:write", "channels:his
 STATE_EXPIRATION_SECONDS = 600
 INSTALLATION_TOKEN_FIELDS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
 BOT_TOKEN_FIELDS = ("bot_token", "bot_refresh_token")
+ENCRYPTION_KEY_VARIABLE = "NORTHSTAR_ENCRYPTION_KEY"
 
 
 class TokenDecryptionError(RuntimeError):
-    """A stored token does not decrypt with the configured key (wrong or rotated key)."""
+    """A stored token decrypts with none of the configured keys (a wrong key, or an old one dropped too soon)."""
 
 
 class EncryptedInstallationStore(InstallationStore):
     """Encrypts tokens on the way into ``inner`` and decrypts them on the way out."""
 
-    def __init__(self, inner: InstallationStore, fernet: Fernet):
+    def __init__(self, inner: InstallationStore, fernet: MultiFernet):
         self.inner = inner
         self._fernet = fernet
 
@@ -102,13 +106,43 @@ class EncryptedInstallationStore(InstallationStore):
         self.inner.delete_all(enterprise_id=enterprise_id, team_id=team_id)
 
 
-def make_fernet(settings: Settings) -> Fernet:
+def _ordinal(position: int) -> str:
+    if 10 <= position % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(position % 10, "th")
+    return f"{position}{suffix}"
+
+
+def parse_encryption_keys(value: str) -> list[Fernet]:
+    """The Fernet keys of a comma-separated ``NORTHSTAR_ENCRYPTION_KEY``, the encrypting one first.
+
+    Errors name a key by its position only: the value is a secret, and so is any part of it.
+    """
+    entries = [entry.strip() for entry in value.split(",")]
+    if not any(entries):
+        raise ConfigError(f"{ENCRYPTION_KEY_VARIABLE} is empty: set it to a Fernet key, or several separated by commas")
+    keys = []
+    for position, entry in enumerate(entries, start=1):
+        where = (
+            ENCRYPTION_KEY_VARIABLE if len(entries) == 1
+            else f"the {_ordinal(position)} of the {len(entries)} comma-separated keys in {ENCRYPTION_KEY_VARIABLE}"
+        )
+        if not entry:
+            raise ConfigError(f"{where} is empty: remove the stray comma (keys are separated by single commas, with none at either end)")
+        try:
+            keys.append(Fernet(entry.encode()))
+        except ValueError:
+            # Not chained: the cause adds nothing, and a traceback printer showing locals would show the key.
+            raise ConfigError(f"{where} is not a Fernet key (32 url-safe base64-encoded bytes)") from None
+    return keys
+
+
+def make_fernet(settings: Settings) -> MultiFernet:
+    """Encrypts with the first key of ``NORTHSTAR_ENCRYPTION_KEY``, decrypts with any of them."""
     if settings.encryption_key is None:
-        raise ConfigError("multi-workspace install needs NORTHSTAR_ENCRYPTION_KEY (a Fernet key) to encrypt bot tokens")
-    try:
-        return Fernet(settings.encryption_key.get_secret_value().encode())
-    except ValueError as exc:
-        raise ConfigError("NORTHSTAR_ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded bytes)") from exc
+        raise ConfigError(f"multi-workspace install needs {ENCRYPTION_KEY_VARIABLE} (a Fernet key) to encrypt bot tokens")
+    return MultiFernet(parse_encryption_keys(settings.encryption_key.get_secret_value()))
 
 
 def make_installation_store(settings: Settings, engine: Engine) -> EncryptedInstallationStore:
