@@ -1,4 +1,4 @@
-"""The `northstar` command line: contracts, database, and the running bot.
+"""The `northstar` command line: contracts, database, stored Slack tokens, and the running bot.
 
 The CLI is an edge: it reads settings, builds the engine, and passes both down. Exit code 1
 means the input was wrong (and nothing was written); messages say what and where.
@@ -28,8 +28,10 @@ from metrics.lint import Severity
 app = typer.Typer(help="Northstar: metric contracts for AI features, audited in Slack.", no_args_is_help=True, add_completion=False)
 contracts_app = typer.Typer(help="Write, lint, version and store metric contracts.", no_args_is_help=True)
 db_app = typer.Typer(help="The bot's own database.", no_args_is_help=True)
+tokens_app = typer.Typer(help="Slack tokens stored by OAuth installs, encrypted with NORTHSTAR_ENCRYPTION_KEY.", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(db_app, name="db")
+app.add_typer(tokens_app, name="tokens")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -282,6 +284,40 @@ def db_current() -> None:
 
     settings = _settings()
     console.print(current_revision(make_engine(settings.database_url)) or "no schema (run `northstar db upgrade`)")
+
+
+@tokens_app.command("rotate")
+def tokens_rotate() -> None:
+    """Re-encrypt every stored token with the first key of NORTHSTAR_ENCRYPTION_KEY, all or nothing.
+
+    Run it after putting a new key first in the variable (old keys after it, so they still
+    decrypt); once it succeeds, the old keys can be removed. Running it again changes nothing.
+    """
+    from bot.oauth import ENCRYPTION_KEY_VARIABLE, parse_encryption_keys, rotate_stored_tokens
+
+    settings = _settings()
+    try:
+        settings.require("encryption_key")
+        keys = parse_encryption_keys(settings.encryption_key.get_secret_value())
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    engine = _engine(settings)
+    try:
+        rotation = rotate_stored_tokens(engine, keys)
+    except NorthstarError as exc:
+        raise _fail(str(exc)) from None
+    if rotation.reencrypted + rotation.already_current == 0:
+        console.print("No stored tokens: nothing to re-encrypt.")
+        return
+    console.print(
+        f"Re-encrypted {rotation.reencrypted} token(s) with the first key of {ENCRYPTION_KEY_VARIABLE}; "
+        f"{rotation.already_current} already used it."
+    )
+    if len(keys) > 1:
+        console.print(
+            f"Every stored token now decrypts with the first key: the others can be removed from {ENCRYPTION_KEY_VARIABLE} "
+            "(once every running replica has this key first, so that none still writes under an old one)."
+        )
 
 
 @app.command("demo")

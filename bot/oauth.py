@@ -4,14 +4,17 @@ slack-sdk's SQLAlchemy installation store keeps tokens in plain text. :class:`En
 wraps it: tokens are Fernet-encrypted (``NORTHSTAR_ENCRYPTION_KEY``) before they are written and
 decrypted when read, so a database dump holds no usable token.
 
-The variable may hold several keys, comma-separated: the first encrypts, every one decrypts, so a
-new key can be put first while tokens written under the old one stay readable.
+The variable may hold several keys, comma-separated: the first encrypts, every one decrypts. To
+retire a key, put a new one first, restart, run ``northstar tokens rotate``
+(:func:`rotate_stored_tokens`) so that every stored token is under the new key, then drop the old
+one from the variable.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from typing import Optional
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -19,10 +22,11 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
 
 from bot.settings import ConfigError, Settings
 from bot.slack_client import require
+from metrics.errors import NorthstarError
 
 logger = logging.getLogger(__name__)
 
@@ -143,6 +147,93 @@ def make_fernet(settings: Settings) -> MultiFernet:
     if settings.encryption_key is None:
         raise ConfigError(f"multi-workspace install needs {ENCRYPTION_KEY_VARIABLE} (a Fernet key) to encrypt bot tokens")
     return MultiFernet(parse_encryption_keys(settings.encryption_key.get_secret_value()))
+
+
+@dataclass(frozen=True)
+class UnreadableTokenRow:
+    """A row of slack-sdk's installation tables holding tokens that none of the keys decrypts."""
+
+    table: str
+    row_id: int
+    team_id: str | None
+    enterprise_id: str | None
+    columns: tuple[str, ...]
+
+    def describe(self) -> str:
+        owner = f"team {self.team_id or '(none)'}" + (f", enterprise {self.enterprise_id}" if self.enterprise_id else "")
+        return f"{self.table} row {self.row_id} ({owner}): {', '.join(self.columns)}"
+
+
+class UnreadableTokensError(NorthstarError):
+    """Some stored tokens decrypt with none of the configured keys, so the rotation changed nothing."""
+
+    def __init__(self, rows: list[UnreadableTokenRow]):
+        self.rows = rows
+        tokens = sum(len(row.columns) for row in rows)
+        super().__init__(
+            f"nothing re-encrypted: {tokens} stored token(s) decrypt with none of the keys in {ENCRYPTION_KEY_VARIABLE}: "
+            + "; ".join(row.describe() for row in rows)
+            + f". Add the key they were written with to {ENCRYPTION_KEY_VARIABLE} (after the first) and run again, "
+            "or have those workspaces reinstall the app."
+        )
+
+
+@dataclass(frozen=True)
+class TokenRotation:
+    """What :func:`rotate_stored_tokens` did."""
+
+    reencrypted: int
+    already_current: int
+
+
+def rotate_stored_tokens(engine: Engine, keys: list[Fernet]) -> TokenRotation:
+    """Re-encrypt every stored token with ``keys[0]``, in one transaction; nothing if any is unreadable.
+
+    Tokens already under the first key are left as they are, so running it again changes nothing.
+    Every row of both tables is covered, whatever its client id or age: any of them may be read.
+    """
+    primary, every_key = keys[0], MultiFernet(keys)
+    tables = SQLAlchemyInstallationStore(client_id="", engine=engine)
+    fields_of = {tables.installations: INSTALLATION_TOKEN_FIELDS, tables.bots: BOT_TOKEN_FIELDS}
+    updates = []
+    unreadable: list[UnreadableTokenRow] = []
+    reencrypted = already_current = 0
+    with engine.begin() as connection:
+        present = set(inspect(connection).get_table_names())
+        for table, fields in fields_of.items():
+            if table.name not in present:
+                continue  # OAuth never used on this database: slack-sdk creates its tables on first use.
+            columns = [table.c.id, table.c.team_id, table.c.enterprise_id, *(table.c[name] for name in fields)]
+            # Locked until commit: a token refreshed meanwhile by a running replica would otherwise be
+            # overwritten by its stale predecessor. (SQLite's BEGIN IMMEDIATE already holds the write lock.)
+            rows = connection.execute(table.select().with_only_columns(*columns).order_by(table.c.id).with_for_update())
+            for row in rows.mappings():
+                changes, failed = {}, []
+                for name in fields:
+                    stored = row[name]
+                    if not stored:
+                        continue
+                    try:
+                        primary.decrypt(stored.encode())
+                        already_current += 1
+                        continue
+                    except InvalidToken:
+                        pass
+                    try:
+                        changes[name] = every_key.rotate(stored.encode()).decode()
+                    except InvalidToken:
+                        failed.append(name)
+                if failed:
+                    unreadable.append(UnreadableTokenRow(table.name, row["id"], row["team_id"], row["enterprise_id"], tuple(failed)))
+                elif changes:
+                    updates.append((table, row["id"], changes))
+                    reencrypted += len(changes)
+        if unreadable:
+            # Raised inside the transaction, which rolls back (nothing has been written yet anyway).
+            raise UnreadableTokensError(unreadable)
+        for table, row_id, changes in updates:
+            connection.execute(table.update().where(table.c.id == row_id).values(**changes))
+    return TokenRotation(reencrypted=reencrypted, already_current=already_current)
 
 
 def make_installation_store(settings: Settings, engine: Engine) -> EncryptedInstallationStore:
