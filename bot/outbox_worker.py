@@ -502,7 +502,11 @@ class OutboxWorker:
             )
             return _Delivered(ts=response.get("ts"), channel=response.get("channel"))
         if kind == OutboxKind.UPDATE:
-            target_ts, target_channel = self._delivered(message.target_key)
+            if message.target_key is None:
+                # A message posted outside the outbox: its channel id and ts were given.
+                target_ts, target_channel = payload.get("ts"), message.channel
+            else:
+                target_ts, target_channel = self._delivered(message.target_key)
             if target_ts is None:
                 return _Permanent(error=f"the message to edit ({message.target_key}) has no ts")
             # chat.update takes only a channel id, while a post may have named "#channel".

@@ -36,8 +36,11 @@ def enqueue_message(
 ) -> OutboxMessage:
     """Queue a Slack call; the same key returns the message already queued and adds nothing."""
     check_member(OutboxKind, kind, what="outbox kind")
-    if kind == OutboxKind.UPDATE and target_key is None:
-        raise InvalidValueError("an 'update' message needs target_key: the idempotency key of the message to edit")
+    if kind == OutboxKind.UPDATE and target_key is None and not payload.get("ts"):
+        raise InvalidValueError(
+            "an 'update' message needs target_key (the idempotency key of the message to edit) "
+            "or, for a message posted outside the outbox, its ts in the payload"
+        )
     existing = get_message(session=session, idempotency_key=idempotency_key)
     if existing is None:
         now = now or utcnow()

@@ -60,6 +60,9 @@ def test_a_key_used_by_another_workspace_is_a_conflict(session: Session) -> None
 def test_update_needs_a_target(session: Session) -> None:
     with pytest.raises(InvalidValueError, match="target_key"):
         enqueue(session, "T1:update", kind="update")
+    # A message posted outside the outbox is named by its ts, and is due at once.
+    by_ts = enqueue(session, "T1:update-by-ts", kind="update", payload={"text": "edited", "ts": "1700000000.000100"})
+    assert [m.id for m in repo.claim_due_messages(session=session, now=NOW, limit=10, worker_id="w")] == [by_ts.id]
     with pytest.raises(InvalidValueError):
         enqueue(session, "T1:dm", kind="email")
 
