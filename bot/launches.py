@@ -371,10 +371,12 @@ class ExpiredLaunch:
 def expire_decisions(engine: Engine, now: datetime, *, enqueue: bool = False) -> list[ExpiredLaunch]:
     """Expire every pending decision, in every workspace, whose time ran out before ``now``.
 
-    For the scheduler. Safe to run on several replicas at once: the compare-and-set on the
-    state expires each decision once, and only the run that expired it returns it. With
-    ``enqueue`` the message edit is queued for decisions posted through the outbox; otherwise
-    the caller edits the messages (``view.channel`` / ``view.message_ts``) with the payload.
+    For the scheduler's minute tick. Safe to run on several replicas at once: the
+    compare-and-set on the state expires each decision once, and only the run that expired it
+    returns it. With ``enqueue`` the message edit is queued in the same transaction, whether
+    the scorecard was posted through the outbox or directly (then by its recorded ts);
+    otherwise the caller edits the messages (``view.channel`` / ``view.message_ts``) with the
+    payload.
     """
     with session_scope(engine) as session:
         due = session.exec(
@@ -394,6 +396,12 @@ def expire_decisions(engine: Engine, now: datetime, *, enqueue: bool = False) ->
             version, contract = found
             outcome = _redrawn(session, team_id, decision_id, contract, version, enqueue)
             assert outcome.view is not None and outcome.payload is not None
+            if enqueue and row.outbox_key is None and row.message_ts is not None:
+                outbox_repo.enqueue_message(
+                    session=session, team_id=team_id, enterprise_id=row.enterprise_id,
+                    idempotency_key=f"{_post_key(team_id, decision_id)}:expired", kind=OutboxKind.UPDATE,
+                    channel=row.channel, payload={**outcome.payload, "ts": row.message_ts}, now=now,
+                )
             expired.append(ExpiredLaunch(view=outcome.view, payload=outcome.payload))
     return expired
 

@@ -17,7 +17,7 @@ import socket
 import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -356,13 +356,15 @@ def build_scheduler(
     audit_runner: Runner | None = None,
     review_runner: Runner | None = None,
     runner: Runner | None = None,
+    minute_jobs: Sequence[Callable[[datetime], object]] = (),
 ) -> BackgroundScheduler:
     """A BackgroundScheduler (not started) whose ticks call :func:`run_due_jobs`.
 
     The minute tick catches up missed periods and reconciles the cron jobs with the stored
     contracts, so a synced, changed or archived contract is picked up within a minute. Its first
     run is as soon as the scheduler starts: a replica back from downtime (a deploy, a crash)
-    catches up at once instead of a minute later.
+    catches up at once instead of a minute later. ``minute_jobs`` run on each minute tick too,
+    after the due runs, each with the tick's time; they must be safe on several replicas at once.
     """
     replica = replica_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     run = runner or make_runner(engine=engine, settings=settings, clock=clock, audit_runner=audit_runner, review_runner=review_runner)
@@ -372,7 +374,14 @@ def build_scheduler(
         contracts = scheduled_contracts(engine)
         if only is None:
             reconcile_jobs(scheduler, contracts, tick=tick)
-        run_due_jobs(engine=engine, now=clock(), replica_id=replica, runner=run, contracts=contracts, only=only)
+        now = clock()
+        run_due_jobs(engine=engine, now=now, replica_id=replica, runner=run, contracts=contracts, only=only)
+        if only is None:
+            for job in minute_jobs:
+                try:
+                    job(now)
+                except Exception:  # the next tick tries again; the scheduled runs are unaffected
+                    logger.exception("minute job %s failed", getattr(job, "__name__", job))
 
     scheduler.add_job(tick, trigger=IntervalTrigger(minutes=1, timezone=UTC), id=TICK_JOB_ID, name=TICK_JOB_ID,
                       replace_existing=True, coalesce=True, max_instances=1, next_run_time=datetime.now(UTC))

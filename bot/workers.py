@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from bot.app import uses_oauth
 from bot.jobs.audit import post_audit
+from bot.launches import expire_decisions
 from bot.outbox_worker import OutboxWorker, make_worker_client
 from bot.scheduler import DueRun, build_scheduler
 from bot.settings import Settings
@@ -41,6 +42,16 @@ def make_audit_runner(*, engine: Engine, clock: Callable[[], datetime] = utcnow)
         post_audit(engine=engine, team_id=due.team_id, contract_name=due.contract_name, week_end=week_end, now=clock())
 
     return run
+
+
+def make_launch_expiry(engine: Engine) -> Callable[[datetime], None]:
+    """Expire launch decisions whose time ran out, and queue the edit that says so on their scorecard."""
+
+    def expire_launches(now: datetime) -> None:
+        for expired in expire_decisions(engine, now, enqueue=True):
+            logger.info("launch decision %s of %s expired unanswered", expired.view.id, expired.view.contract)
+
+    return expire_launches
 
 
 def make_client_for_team(settings: Settings, engine: Engine) -> Callable[[str], WebClient]:
@@ -66,7 +77,8 @@ def background_workers(*, settings: Settings, engine: Engine, enabled: bool = Tr
     if not enabled:
         yield
         return
-    scheduler = build_scheduler(engine=engine, settings=settings, audit_runner=make_audit_runner(engine=engine))
+    scheduler = build_scheduler(engine=engine, settings=settings, audit_runner=make_audit_runner(engine=engine),
+                                minute_jobs=[make_launch_expiry(engine)])
     worker = OutboxWorker(engine=engine, client_for_team=make_client_for_team(settings, engine), worker_id=f"outbox-{id(engine):x}")
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,), name="northstar-outbox", daemon=True)

@@ -28,8 +28,11 @@ from bot.listeners.commands import launch as launch_commands
 from bot.listeners.views import launch as launch_views
 from storage import outbox as outbox_repo
 from storage import snapshots as snapshot_repo
+from bot.scheduler import build_scheduler
+from bot.workers import make_launch_expiry
 from storage.db import session_scope
 from tests.bot.conftest import FRAUD_CHANNEL_ID, FRAUD_YAML, OTHER_TEAM, TEAM, SlackHttp, seed_contract
+from tests.bot.guardrails import deliver, outbox
 
 PM, ENG, DS = "U0FRAUDPM", "U0FRAUDENG", "U0FRAUDDS"
 SIGNERS = (PM, ENG, DS)
@@ -331,6 +334,32 @@ def test_expiry_by_the_scheduler_and_on_click(http, slack_standin, engine, clock
     assert [e.view.id for e in expired] == [second.id]
     assert "Expired" in json.dumps(expired[0].payload["blocks"])
     assert expire_decisions(engine, clock.now + timedelta(days=8)) == []  # each decision expires once
+
+
+def test_the_minute_tick_expires_a_direct_scorecard_and_edits_it_once(http, slack_standin, engine, clock, settings):
+    decision_id, _ = launch(http, slack_standin, engine, "ship")
+    posted = list_launches(engine, TEAM)[0]
+    replicas = [build_scheduler(engine=engine, settings=settings, clock=clock, replica_id=name, runner=lambda run: None,
+                                minute_jobs=[make_launch_expiry(engine)]) for name in ("a", "b")]
+
+    def tick_all() -> None:
+        for replica in replicas:
+            replica.get_job("northstar:tick").func()
+
+    clock.now = START + timedelta(days=6, hours=23)
+    tick_all()
+    assert state(engine, decision_id) == "pending" and outbox(engine, kind="update") == []
+
+    clock.now = START + timedelta(days=7, minutes=1)
+    tick_all()
+    tick_all()
+    assert state(engine, decision_id) == "expired"
+    assert len(outbox(engine, kind="update")) == 1, "both replicas ticked twice: still one edit"
+    deliver(engine, slack_standin.api_url, clock)
+    update = slack_standin.wait_for("chat.update")[0].params
+    assert (update["channel"], update["ts"]) == (posted.channel, posted.message_ts)
+    assert "Expired" in texts(update) and buttons(update) == []
+    assert [m.status for m in outbox(engine, kind="update")] == ["delivered"]
 
 
 def test_history_shows_decisions_votes_and_outcome(http, slack_standin, engine):

@@ -151,6 +151,25 @@ def test_reconcile_adds_contract_jobs_once_and_removes_archived_ones(engine: Eng
     assert [c.name for c in scheduled_contracts(engine)] == ["checkout-assist"]
 
 
+def test_a_failing_minute_job_is_logged_and_holds_up_neither_the_runs_nor_the_other_jobs(engine: Engine, caplog):
+    sync(engine)
+    ran, seen = [], []
+
+    def broken(now: datetime) -> None:
+        raise RuntimeError("expiry exploded")
+
+    scheduler = build_scheduler(engine=engine, settings=Settings(warehouses={}), clock=lambda: NOW, replica_id="a",
+                                runner=lambda run: ran.append(run.kind), minute_jobs=[broken, seen.append])
+    with caplog.at_level("ERROR", logger="bot.scheduler"):
+        scheduler.get_job("northstar:tick").func()
+    assert "pull" in ran, "the due pull ran before the minute jobs"
+    assert seen == [NOW], "the job after the failing one still ran, with the tick's time"
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.scheduler"] == ["minute job broken failed"]
+    # A contract's own cron job runs only its runs, not the minute jobs.
+    scheduler.get_job(f"pull:{TEAM}:checkout-assist").func(f"pull:{TEAM}:checkout-assist")
+    assert seen == [NOW]
+
+
 def test_the_first_tick_runs_as_soon_as_the_scheduler_starts(engine: Engine):
     # A replica back from downtime catches up at once, not a minute after it started.
     sync(engine)
