@@ -10,6 +10,8 @@ from concurrent.futures import Executor
 from datetime import datetime
 
 from slack_bolt import App
+from slack_bolt.error import BoltError
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
@@ -20,7 +22,7 @@ from bot.listeners import register_listeners
 from bot.listeners.deps import Deps, PullRequester, utc_now
 from bot.listeners.store import Store
 from bot.oauth import make_oauth_settings
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from bot.slack_client import PooledClientMiddleware, make_client, redact_tokens_in_sdk_logs, require
 from storage.db import database_unreachable
 
@@ -37,6 +39,7 @@ AUTHORIZE_FAILED = (
 
 # Bolt logs the whole body of a request whose signature fails, at INFO, on this logger.
 REQUEST_VERIFICATION_LOGGER = "slack_bolt.RequestVerification"
+BOLT_APP_LOGGER = "slack_bolt.App"
 _REF_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -53,6 +56,15 @@ def quiet_signature_failures() -> None:
     verification.setLevel(logging.WARNING)
     if not any(isinstance(f, DropSignatureFailureBodies) for f in verification.filters):
         verification.addFilter(DropSignatureFailureBodies())
+
+
+class DropClientOverTokenWarning(logging.Filter):
+    """Drop Bolt's "`token` will be unused" warning: Bolt reads SLACK_BOT_TOKEN from the
+    environment itself, and the client it is given already carries that same token, so the
+    warning appeared on every start without anything being wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return str(record.msg) != warning_client_prioritized_and_token_skipped()
 
 
 def error_reference() -> str:
@@ -105,6 +117,24 @@ def handle_errors(error: Exception, body: dict, client: WebClient | None) -> Non
         logger.exception("could not tell the user about error ref %s", reference)
 
 
+def _refused_token_error(exc: BoltError) -> ConfigError | None:
+    """A ConfigError when Slack itself refused the bot token at start; None for anything that may pass.
+
+    Bolt checks the token with auth.test when the app is built and raises a BoltError from the
+    SlackApiError. Slack answering ``ok: false`` (invalid_auth, token_revoked, …) will answer the
+    same on every restart, so it is a configuration error that stops the start (and the
+    supervisor of ``--workers``) with a clear message; a 429 or 5xx may pass.
+    """
+    cause = exc.__context__
+    if not isinstance(cause, SlackApiError) or cause.response is None or cause.response.status_code != 200:
+        return None
+    error = cause.response.get("error") or "refused"
+    return ConfigError(
+        f"Slack refused SLACK_BOT_TOKEN at start ({error}): set it to the Bot User OAuth Token (xoxb-…) "
+        "shown under OAuth & Permissions for this app, in a workspace where the app is installed"
+    )
+
+
 def build_app(
     settings: Settings,
     *,
@@ -148,7 +178,16 @@ def build_app(
     elif client.token is None:
         # Bolt takes the token from the client it is given.
         client.token = settings.slack_bot_token.get_secret_value()
-    app = App(**options)
+    bolt_logger = logging.getLogger(BOLT_APP_LOGGER)
+    if not any(isinstance(f, DropClientOverTokenWarning) for f in bolt_logger.filters):
+        bolt_logger.addFilter(DropClientOverTokenWarning())
+    try:
+        app = App(**options)
+    except BoltError as exc:
+        refused = _refused_token_error(exc)
+        if refused is None:
+            raise
+        raise refused from None
     # Bolt hands listeners a new urllib WebClient per request: one connection (and TLS session) per call.
     app.use(PooledClientMiddleware())
     quiet_signature_failures()

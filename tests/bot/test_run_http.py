@@ -156,6 +156,8 @@ def test_the_http_server_answers_signed_commands_and_reports_metrics(tmp_path: P
         # The app's own warnings reach the process's output, formatted, not only uvicorn's.
         refused = [line for line in log.read_text().splitlines() if " WARNING bot.http " in line and "actions is not a list" in line]
         assert len(refused) == 1, log.read_text()
+        # Bolt's "`token` will be unused" warning, about the token the client already carries, is not shown.
+        assert "will be unused" not in log.read_text()
     finally:
         if server.poll() is None:
             server.kill()

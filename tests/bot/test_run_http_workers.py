@@ -276,3 +276,23 @@ def test_a_worker_that_cannot_start_stops_the_server_and_says_why(sqlite_url: st
         assert "Traceback" not in output
     finally:
         _stop(server)
+
+
+@pytest.mark.parametrize("workers", [1, WORKERS])
+def test_a_bot_token_slack_refuses_stops_the_server_instead_of_restarting_it(
+    workers: int, sqlite_url: str, slack_standin: SlackStandIn, tmp_path: Path
+):
+    # Slack will refuse the token on every restart, so the workers are not restarted for ever.
+    slack_standin.fail("auth.test", error="invalid_auth", times=None)
+    command = _northstar("run", "--http", "--no-scheduler", "--host", "127.0.0.1", "--port", str(_free_port()), "--workers", str(workers))
+    log = tmp_path / "server.log"
+    server = _start(command, _env(sqlite_url, slack_standin.api_url), tmp_path, log)
+    try:
+        assert server.wait(timeout=STARTUP_TIMEOUT_S) == 1, log.read_text()
+        output = log.read_text()
+        assert "Slack refused SLACK_BOT_TOKEN at start (invalid_auth)" in output
+        assert "Traceback" not in output
+        assert len(slack_standin.calls_to("auth.test")) <= workers, "a refused worker was started again"
+    finally:
+        _stop(server)
+

@@ -43,7 +43,6 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
-from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.oauth.installation_store import Installation
@@ -54,7 +53,7 @@ from bot.app import build_app
 from bot.http import build_asgi
 from bot.listeners.store import Store
 from bot.outbox_worker import OutboxWorker, failed_delivery_findings, outbox_status
-from bot.settings import Settings, load_settings
+from bot.settings import ConfigError, Settings, load_settings
 from bot.slack_client import retry_handlers
 from bot.standin import SlackStandIn
 from bot.workers import make_client_for_team
@@ -480,13 +479,22 @@ def test_a_token_slack_no_longer_accepts_stops_the_start_without_showing_it(sing
     # Bolt checks the token once, when the app is built, and serves requests with that answer;
     # a token revoked later shows as refused replies (test_a_command_reply_refused_by_slack_leaks_no_token).
     standin.fail("auth.test", error="invalid_auth", times=None)
-    with pytest.raises(BoltError) as refused:
+    with pytest.raises(ConfigError) as refused:
         make_http(single_settings, engine, standin, executor)
-    assert "invalid_auth" in str(refused.value)
+    assert "Slack refused SLACK_BOT_TOKEN at start (invalid_auth)" in str(refused.value)
     assert [c.token for c in standin.calls_to("auth.test")] == [BOT_TOKEN]
     exposure.add("the start-up error", "".join(traceback.format_exception(refused.value)))
     exposure.standin(standin)
     exposure.assert_clean()
+
+
+@SQLITE_ONLY
+def test_slack_failing_at_start_is_not_taken_for_a_refused_token(single_settings, engine, standin, executor):
+    # A 5xx may pass: the start fails as before (a supervisor tries again), not with the token advice.
+    standin.fail("auth.test", status=500, times=None)
+    with pytest.raises(Exception) as failed:
+        make_http(single_settings, engine, standin, executor)
+    assert not isinstance(failed.value, ConfigError) and "SLACK_BOT_TOKEN" not in str(failed.value)
 
 
 def install_directly(settings: Settings, engine: Engine) -> None:
