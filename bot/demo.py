@@ -11,7 +11,6 @@ transcript printed in the terminal and laid out in ``index.html``.
 from __future__ import annotations
 
 import asyncio
-import base64
 import importlib.util
 import json
 import shutil
